@@ -16,11 +16,13 @@ use crate::validate::{FieldErrors, check_identifier, check_text, parse_date, par
 /// How many times a create is retried when a *generated* id or key collides.
 const GENERATED_ID_ATTEMPTS: usize = 3;
 
-/// The referrer named on a create: `id` wins over `key` when both are given.
+/// The referrer named on a create: `id` wins over `key`, and `key` over `email` (the PHP SDK
+/// may send the referrer as a whole customer model).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReferrerRef {
     pub id: Option<String>,
     pub key: Option<String>,
+    pub email: Option<String>,
 }
 
 /// `POST /v1/customers` for a refer-a-friend program, after wire parsing.
@@ -107,6 +109,7 @@ pub async fn create(
     if let Some(r) = &input.referring_customer
         && r.id.is_none()
         && r.key.is_none()
+        && r.email.is_none()
     {
         errors.add(
             "referring_customer",
@@ -160,10 +163,19 @@ async fn resolve_referrer(
     input: &CustomerInput,
     email: Option<&str>,
 ) -> CoreResult<Customer> {
-    let (field, lookup) = match (&r.id, &r.key) {
-        (Some(id), _) => ("referring_customer.id", CustomerLookup::Id(id.clone())),
-        (None, Some(key)) => ("referring_customer.key", CustomerLookup::Key(key.clone())),
-        (None, None) => unreachable!("validated above"),
+    let (field, lookup) = match (&r.id, &r.key, &r.email) {
+        (Some(id), _, _) => ("referring_customer.id", CustomerLookup::Id(id.clone())),
+        (None, Some(key), _) => ("referring_customer.key", CustomerLookup::Key(key.clone())),
+        (None, None, Some(email)) => (
+            "referring_customer.email",
+            CustomerLookup::Email(parse_email(email).unwrap_or_else(|| email.clone())),
+        ),
+        (None, None, None) => {
+            return Err(CoreError::field(
+                "referring_customer",
+                "The referring customer must have an id or a key.",
+            ));
+        }
     };
     let invalid = || CoreError::field(field, format!("The selected {field} is invalid."));
     let view = store

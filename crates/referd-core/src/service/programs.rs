@@ -102,12 +102,17 @@ pub fn growth_percent(before: u64, now: u64) -> serde_json::Number {
 
 /// `part / whole` in percent, to two decimals (0 when `whole` is 0).
 pub fn share_percent(part: u64, whole: u64) -> serde_json::Number {
+    decimal_hundredths(i128::from(share_hundredths(part, whole)))
+}
+
+/// `part / whole` in hundredths of a percent, rounded half up (0 when `whole` is 0).
+pub fn share_hundredths(part: u64, whole: u64) -> u64 {
     if whole == 0 {
-        return serde_json::Number::from(0);
+        return 0;
     }
-    let scaled = i128::from(part) * 10_000;
-    let w = i128::from(whole);
-    decimal_hundredths((scaled + w / 2) / w)
+    let scaled = u128::from(part) * 10_000;
+    let w = u128::from(whole);
+    u64::try_from((scaled + w / 2) / w).unwrap_or(u64::MAX)
 }
 
 /// A number of hundredths as a JSON number without binary floating point in between.

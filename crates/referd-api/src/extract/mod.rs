@@ -1,0 +1,10 @@
+//! Extractors we own, so that every rejection is one of our JSON errors (axum's built-in
+//! rejections answer plain text).
+
+mod auth;
+mod params;
+mod path;
+
+pub use auth::Auth;
+pub use params::{MAX_BODY_BYTES, Params};
+pub use path::PathIdent;

@@ -1,0 +1,19 @@
+//! The `{id}` path segment, percent-decoded, with a JSON rejection.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+
+pub struct PathIdent(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIdent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(ident) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("Invalid path parameter: {e}")))?;
+        Ok(Self(ident))
+    }
+}

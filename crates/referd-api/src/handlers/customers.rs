@@ -1,0 +1,385 @@
+//! `/v1/customers` for refer-a-friend programs (seed 000, spec §6.11–6.13).
+//!
+//! Identifiers: a path `{id}` is the customer's `id`, else its `key`, else its `email` (the
+//! n8n node sends any of the three). The body-addressed forms `PUT /v1/customers` and
+//! `DELETE /v1/customers` take `id`, else `key`, else `email` from the parameters.
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::Response;
+use referd_core::customer::{CustomerFilter, CustomerLookup, CustomerPatch, CustomerSearch, ReferStatus};
+use referd_core::program::Program;
+use referd_core::service::customers::{self as service, CustomerInput, ReferrerRef, Transition};
+use referd_core::validate::FieldErrors;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::extract::{Auth, Params, PathIdent};
+use crate::handlers::listing::{
+    CUSTOMER_TRANSACTIONS_LIMIT, STANDARD_LIMIT, location, page_request,
+};
+use crate::state::AppState;
+use crate::wire::{self, customer};
+
+type ApiResult = Result<Response, ApiError>;
+
+fn customer_input(p: &Params) -> Result<CustomerInput, ApiError> {
+    let mut e = FieldErrors::new();
+    p.expect_object("referring_customer", &mut e);
+    p.expect_object("metadata", &mut e);
+    let referrer = ReferrerRef {
+        id: p.string(&["referring_customer", "id"], &mut e),
+        key: p.string(&["referring_customer", "key"], &mut e),
+        email: p.string(&["referring_customer", "email"], &mut e),
+    };
+    let referrer_given = referrer != ReferrerRef::default()
+        || p.get(&["referring_customer"])
+            .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+    let input = CustomerInput {
+        id: p.string(&["id"], &mut e),
+        key: p.string(&["key"], &mut e),
+        email: p.string(&["email"], &mut e),
+        name: p.string(&["name"], &mut e),
+        surname: p.string(&["surname"], &mut e),
+        date_of_birth: p.string(&["metadata", "date_of_birth"], &mut e),
+        referring_customer: referrer_given.then_some(referrer),
+    };
+    e.into_result()?;
+    Ok(input)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    p: Params,
+) -> ApiResult {
+    let input = customer_input(&p)?;
+    let view = service::create(&*state.store, &program, input, state.clock.now()).await?;
+    Ok(wire::data(customer::full(&program, &view)))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+) -> ApiResult {
+    let view = service::get(&*state.store, &program, &ident).await?;
+    Ok(wire::data(customer::full(&program, &view)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    uri: Uri,
+    p: Params,
+) -> ApiResult {
+    let page = page_request(&p, STANDARD_LIMIT)?;
+    let mut e = FieldErrors::new();
+    let refer_status = p.string(&["refer_status"], &mut e);
+    let filter = CustomerFilter {
+        refer_status: match refer_status.as_deref() {
+            None | Some("") => None,
+            Some("referred") => Some(ReferStatus::Referred),
+            Some("non_referred") => Some(ReferStatus::NonReferred),
+            Some(_) => {
+                e.add(
+                    "refer_status",
+                    "The selected refer_status is invalid (referred or non_referred).",
+                );
+                None
+            }
+        },
+    };
+    e.into_result()?;
+    let rows = service::list(&*state.store, &program, &filter, page).await?;
+    let loc = location(&state, &uri, &p, &[("refer_status", refer_status)]);
+    Ok(wire::page::page(&rows, customer::summary, loc))
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    uri: Uri,
+    p: Params,
+) -> ApiResult {
+    let page = page_request(&p, STANDARD_LIMIT)?;
+    let mut e = FieldErrors::new();
+    let criteria = CustomerSearch {
+        id: p.string(&["id"], &mut e),
+        key: p.string(&["key"], &mut e),
+        email: p.string(&["email"], &mut e),
+    };
+    e.into_result()?;
+    let filters = [
+        ("id", criteria.id.clone()),
+        ("key", criteria.key.clone()),
+        ("email", criteria.email.clone()),
+    ];
+    let rows = service::search(&*state.store, &program, criteria, page).await?;
+    let loc = location(&state, &uri, &p, &filters);
+    Ok(wire::page::page(&rows, customer::summary, loc))
+}
+
+pub async fn referrals(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+) -> ApiResult {
+    let rows = service::referrals(&*state.store, &program, &ident).await?;
+    let items: Vec<_> = rows.iter().map(customer::summary).collect();
+    Ok(wire::data(items))
+}
+
+/// The customer's transactions. Transactions are not recorded yet, so the list is empty;
+/// the customer must exist and `limit` is checked (10–100) as the reference documents.
+pub async fn transactions(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+    p: Params,
+) -> ApiResult {
+    page_request(&p, CUSTOMER_TRANSACTIONS_LIMIT)?;
+    service::get(&*state.store, &program, &ident).await?;
+    Ok(wire::data(Vec::<()>::new()))
+}
+
+#[derive(Serialize)]
+struct ReferralStats {
+    clicks: u64,
+    signups: u64,
+    revenue: [u8; 0],
+    sales_count: u64,
+    paid_accounts: u64,
+}
+
+#[derive(Serialize)]
+struct SocialShare {
+    social: &'static str,
+    link: String,
+}
+
+#[derive(Serialize)]
+struct RefLinkStats {
+    url: String,
+    default: bool,
+    clicks: String,
+    signups: String,
+    click_to_signup_conversion: u64,
+    social_shares: Vec<SocialShare>,
+}
+
+#[derive(Serialize)]
+struct CustomerStats<'a> {
+    customer: customer::CustomerFull<'a>,
+    referrals: ReferralStats,
+    ref_links: Vec<RefLinkStats>,
+}
+
+/// `application/x-www-form-urlencoded` encoding as PHP's `urlencode` does it (space as `+`,
+/// everything but letters, digits and `-_.` escaped), so share links match Partnero's.
+fn php_urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('*', "%2A")
+}
+
+fn social_shares(program: &Program, link: &str) -> Vec<SocialShare> {
+    let message = format!(
+        "I've partnered up with {} since I've been really enjoying using the product. Click the link to find out more! #affiliatepartner {link}",
+        program.name
+    );
+    vec![
+        SocialShare {
+            social: "facebook",
+            link: format!(
+                "https://www.facebook.com/sharer/sharer.php?u={}",
+                php_urlencode(link)
+            ),
+        },
+        SocialShare {
+            social: "twitter",
+            link: format!(
+                "https://twitter.com/intent/tweet?text={}",
+                php_urlencode(&message)
+            ),
+        },
+        SocialShare {
+            social: "linkedin",
+            link: format!(
+                "https://www.linkedin.com/sharing/share-offsite/?url={}",
+                php_urlencode(link)
+            ),
+        },
+    ]
+}
+
+/// Clicks, sign-ups and revenue of a customer's referrals. Sign-ups are its referred
+/// customers; clicks and sales stay 0 until click tracking and transactions record them.
+pub async fn stats(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+) -> ApiResult {
+    let view = service::get(&*state.store, &program, &ident).await?;
+    let ref_links = customer::referral_links(&program, &view.customer)
+        .into_iter()
+        .enumerate()
+        .map(|(i, url)| RefLinkStats {
+            social_shares: social_shares(&program, &url),
+            url,
+            default: i == 0,
+            clicks: "0".into(),
+            signups: "0".into(),
+            click_to_signup_conversion: 0,
+        })
+        .collect();
+    Ok(wire::data(CustomerStats {
+        customer: customer::full(&program, &view),
+        referrals: ReferralStats {
+            clicks: 0,
+            signups: view.referrals_count,
+            revenue: [],
+            sales_count: 0,
+            paid_accounts: 0,
+        },
+        ref_links,
+    }))
+}
+
+/// Reads a patch from `update{…}` when present, else from the flat parameters (the n8n
+/// node and the Python SDK send flat fields). `skip` names flat fields that addressed the
+/// customer and so are not changes.
+fn patch_from(p: &Params, skip: &[&str]) -> Result<(CustomerPatch, &'static str), ApiError> {
+    let mut e = FieldErrors::new();
+    p.expect_object("update", &mut e);
+    e.clone().into_result()?;
+    let (source, prefix, skip) = match p.object("update") {
+        Some(update) => (update, "update.", &[][..]),
+        None => (p.clone(), "", skip),
+    };
+    let field = |name: &str, e: &mut FieldErrors| {
+        if skip.contains(&name) {
+            None
+        } else {
+            source.string(&[name], e)
+        }
+    };
+    source.expect_object("metadata", &mut e);
+    let patch = CustomerPatch {
+        key: field("key", &mut e),
+        email: field("email", &mut e),
+        name: field("name", &mut e),
+        surname: field("surname", &mut e),
+        date_of_birth: source.string(&["metadata", "date_of_birth"], &mut e),
+    };
+    if !e.is_empty() {
+        let prefixed = e
+            .iter()
+            .fold(FieldErrors::new(), |mut acc, (f, msgs)| {
+                for m in msgs {
+                    acc.add(format!("{prefix}{f}"), m.clone());
+                }
+                acc
+            });
+        return Err(prefixed.into());
+    }
+    Ok((patch, prefix))
+}
+
+/// The customer a body-addressed request names: `id`, else `key`, else `email`.
+fn body_lookup(p: &Params) -> Result<(CustomerLookup, &'static str), ApiError> {
+    let mut e = FieldErrors::new();
+    let found = if let Some(id) = p.string(&["id"], &mut e) {
+        Some((CustomerLookup::Id(id), "id"))
+    } else if let Some(key) = p.string(&["key"], &mut e) {
+        Some((CustomerLookup::Key(key), "key"))
+    } else {
+        p.string(&["email"], &mut e)
+            .map(|m| (CustomerLookup::Email(m.trim().to_lowercase()), "email"))
+    };
+    e.into_result()?;
+    found.ok_or_else(|| {
+        ApiError::field(
+            "id",
+            "The id field is required when the customer is not given in the URL (or give key or email).",
+        )
+    })
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+    p: Params,
+) -> ApiResult {
+    let (patch, prefix) = patch_from(&p, &[])?;
+    let lookup = CustomerLookup::AnyIdentifier(ident);
+    let view =
+        service::update(&*state.store, &program, &lookup, patch, prefix, state.clock.now()).await?;
+    Ok(wire::data(customer::full(&program, &view)))
+}
+
+pub async fn update_by_body(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    p: Params,
+) -> ApiResult {
+    let (lookup, used) = body_lookup(&p)?;
+    // In the flat body-addressed form, `id` and `key` address the customer; `email` does too
+    // when it was the only identifier given.
+    let skip: &[&str] = if used == "email" {
+        &["id", "key", "email"]
+    } else {
+        &["id", "key"]
+    };
+    let (patch, prefix) = patch_from(&p, skip)?;
+    let view =
+        service::update(&*state.store, &program, &lookup, patch, prefix, state.clock.now()).await?;
+    Ok(wire::data(customer::full(&program, &view)))
+}
+
+async fn transition_path(
+    state: AppState,
+    program: Program,
+    ident: String,
+    transition: Transition,
+) -> ApiResult {
+    let lookup = CustomerLookup::AnyIdentifier(ident);
+    service::transition(&*state.store, &program, &lookup, transition, state.clock.now()).await?;
+    Ok(wire::done())
+}
+
+pub async fn archive(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+) -> ApiResult {
+    transition_path(state, program, ident, Transition::Archive).await
+}
+
+pub async fn revoke_archive(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+) -> ApiResult {
+    transition_path(state, program, ident, Transition::Restore).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+) -> ApiResult {
+    transition_path(state, program, ident, Transition::Delete).await
+}
+
+pub async fn delete_by_body(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    p: Params,
+) -> ApiResult {
+    let (lookup, _) = body_lookup(&p)?;
+    service::transition(&*state.store, &program, &lookup, Transition::Delete, state.clock.now())
+        .await?;
+    Ok(wire::done())
+}

@@ -1,0 +1,45 @@
+//! Embedded, append-only migrations. Each file runs once, in order, recorded in
+//! `referd_migrations`; SQLite DDL is transactional, so a failed migration leaves nothing.
+
+use referd_core::store::StoreResult;
+use rusqlite::Connection;
+
+use crate::backend;
+
+/// (version, name, SQL). Never edit a shipped entry; append a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "programs_customers",
+    include_str!("../migrations/0001_programs_customers.sql"),
+)];
+
+/// Applies the migrations not yet recorded. Runs inside the writer's transaction.
+pub(crate) fn apply(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS referd_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         )",
+    )
+    .map_err(backend)?;
+    for (version, name, sql) in MIGRATIONS {
+        let applied: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM referd_migrations WHERE version = ?1)",
+                [version],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if !applied {
+            conn.execute_batch(sql).map_err(backend)?;
+            conn.execute(
+                "INSERT INTO referd_migrations (version, name) VALUES (?1, ?2)",
+                rusqlite::params![version, name],
+            )
+            .map_err(backend)?;
+            tracing::info!(version, name, "applied migration");
+        }
+    }
+    Ok(())
+}

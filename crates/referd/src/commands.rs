@@ -1,0 +1,119 @@
+//! The operator commands. Each prints JSON on stdout and nothing else (logs go to stderr),
+//! so scripts can parse the output.
+
+use referd_core::Store;
+use referd_core::ids::{ProgramType, generate_api_key, hash_api_key};
+use referd_core::program::{ApiKeySelector, Program};
+use referd_core::service::programs;
+use referd_core::time::{Clock, SystemClock};
+use serde_json::{Value, json};
+
+use crate::cli::ProgramTypeArg;
+
+pub fn program_json(p: &Program) -> Value {
+    json!({
+        "id": p.id.0,
+        "public_id": p.public_id,
+        "type": p.program_type.display_name(),
+        "name": p.name,
+        "website": p.website,
+    })
+}
+
+pub async fn create_program(
+    store: &dyn Store,
+    program_type: ProgramTypeArg,
+    name: &str,
+    website: Option<&str>,
+) -> Result<Value, String> {
+    let program_type = match program_type {
+        ProgramTypeArg::Referral => ProgramType::Referral,
+        ProgramTypeArg::Affiliate => ProgramType::Affiliate,
+        ProgramTypeArg::Newsletter => ProgramType::Newsletter,
+    };
+    let (program, api_key) =
+        programs::create(store, program_type, name, website, SystemClock.now())
+            .await
+            .map_err(|e| describe(&e))?;
+    Ok(json!({ "program": program_json(&program), "api_key": api_key }))
+}
+
+pub async fn list_programs(store: &dyn Store) -> Result<Vec<Value>, String> {
+    let programs = store.list_programs().await.map_err(|e| e.to_string())?;
+    Ok(programs.iter().map(program_json).collect())
+}
+
+async fn program(store: &dyn Store, public_id: &str) -> Result<Program, String> {
+    store
+        .find_program(public_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no program with public id {public_id}"))
+}
+
+pub async fn create_key(store: &dyn Store, public_id: &str) -> Result<Value, String> {
+    let program = program(store, public_id).await?;
+    let key = generate_api_key();
+    store
+        .create_api_key(program.id, key.hash, key.hint, SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(json!({ "api_key": key.secret }))
+}
+
+pub async fn list_keys(store: &dyn Store, public_id: &str) -> Result<Vec<Value>, String> {
+    let program = program(store, public_id).await?;
+    let keys = store
+        .list_api_keys(program.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(keys
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.id,
+                "program": k.program_public_id,
+                "hint": k.hint,
+                "created_at": k.created_at.to_rfc3339_micros(),
+                "revoked_at": k.revoked_at.map(|t| t.to_rfc3339_micros()),
+            })
+        })
+        .collect())
+}
+
+pub async fn revoke_key(
+    store: &dyn Store,
+    key: Option<&str>,
+    id: Option<i64>,
+    public_id: Option<&str>,
+) -> Result<Value, String> {
+    let program_id = match public_id {
+        Some(p) => Some(program(store, p).await?.id),
+        None => None,
+    };
+    let selector = match (key, id) {
+        (_, Some(id)) => ApiKeySelector::Id(id),
+        (Some(k), None) => ApiKeySelector::Hash(hash_api_key(k.trim())),
+        (None, None) => return Err("give the key or --id".into()),
+    };
+    let revoked = store
+        .revoke_api_key(program_id, selector, SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    if revoked {
+        Ok(json!({ "revoked": true }))
+    } else {
+        Err("no such active key".into())
+    }
+}
+
+fn describe(e: &referd_core::CoreError) -> String {
+    match e {
+        referd_core::CoreError::Validation(errors) => errors
+            .iter()
+            .map(|(f, m)| format!("{f}: {}", m.join(" ")))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
