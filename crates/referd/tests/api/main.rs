@@ -1,0 +1,12 @@
+//! referd's API test suite: every request goes through the real router and a real store.
+//! Each scenario runs on SQLite and on PostgreSQL (see `helpers`).
+
+mod helpers;
+
+mod auth;
+mod customers_create;
+mod customers_lifecycle;
+mod customers_read;
+mod isolation;
+mod program;
+mod wire;
