@@ -6,9 +6,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use referd_core::CoreError;
 use referd_core::store::StoreError;
 use referd_core::validate::FieldErrors;
-use referd_core::CoreError;
 use serde_json::{Map, Value, json};
 
 use crate::wire::json_response;
@@ -46,7 +46,10 @@ impl ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::RouteNotFound(path) => (
                 StatusCode::NOT_FOUND,
-                format!("The route {} could not be found.", path.trim_start_matches('/')),
+                format!(
+                    "The route {} could not be found.",
+                    path.trim_start_matches('/')
+                ),
             ),
             Self::MethodNotAllowed { method, path } => (
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(customers::delete),
         )
         .route("/v1/customers/{id}/referrals", get(customers::referrals))
-        .route("/v1/customers/{id}/transactions", get(customers::transactions))
+        .route(
+            "/v1/customers/{id}/transactions",
+            get(customers::transactions),
+        )
         .route("/v1/customers/{id}/stats", get(customers::stats))
         .route("/v1/customers/{id}/archive", post(customers::archive))
         .route(

@@ -14,7 +14,9 @@ use crate::customer::{
     CustomerStatus, CustomerView, NewCustomer,
 };
 use crate::page::PageRequest;
-use crate::program::{ApiKeyInfo, ApiKeySelector, NewProgram, Program, ProgramRowId, ReferralCounts};
+use crate::program::{
+    ApiKeyInfo, ApiKeySelector, NewProgram, Program, ProgramRowId, ReferralCounts,
+};
 use crate::time::Timestamp;
 
 /// The unique fields a write can collide on.

@@ -111,7 +111,16 @@ mod tests {
             parse_email(" Alice.Brown@Partnero.com ").as_deref(),
             Some("alice.brown@partnero.com")
         );
-        for bad in ["", "a", "a@b", "@b.com", "a@@b.com", "a b@c.com", "a@b..com", "a@.b"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.com",
+            "a@@b.com",
+            "a b@c.com",
+            "a@b..com",
+            "a@.b",
+        ] {
             assert_eq!(parse_email(bad), None, "{bad}");
         }
     }

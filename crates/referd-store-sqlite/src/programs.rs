@@ -57,7 +57,9 @@ impl ProgramStore for SqliteStore {
     async fn list_programs(&self) -> StoreResult<Vec<Program>> {
         self.readers.with(|conn| {
             let mut stmt = conn
-                .prepare_cached(&format!("SELECT {PROGRAM_COLUMNS} FROM programs p ORDER BY p.id"))
+                .prepare_cached(&format!(
+                    "SELECT {PROGRAM_COLUMNS} FROM programs p ORDER BY p.id"
+                ))
                 .map_err(backend)?;
             let rows = stmt.query_map([], program).map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)

@@ -49,7 +49,8 @@ where
                 let outcome = catch_unwind(AssertUnwindSafe(|| work(&sp)))
                     .unwrap_or_else(|_| Err(StoreError::Backend("write job panicked".into())));
                 if outcome.is_ok() {
-                    sp.commit().map_err(|e| StoreError::Backend(e.to_string()))
+                    sp.commit()
+                        .map_err(|e| StoreError::Backend(e.to_string()))
                         .and(outcome)
                 } else {
                     // Dropping the savepoint rolls back what this job did, and only that.

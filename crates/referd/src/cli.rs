@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{DEFAULT_BIND, DEFAULT_DATABASE_URL};
 
 #[derive(Debug, Parser)]
-#[command(name = "referd", version, about = "A self-hosted referral and affiliate engine speaking the Partnero API v1")]
+#[command(
+    name = "referd",
+    version,
+    about = "A self-hosted referral and affiliate engine speaking the Partnero API v1"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

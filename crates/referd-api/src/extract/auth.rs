@@ -21,7 +21,10 @@ impl FromRequestParts<AppState> for Auth {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(ApiError::Unauthenticated)?;
-        let (scheme, key) = header.trim().split_once(' ').ok_or(ApiError::Unauthenticated)?;
+        let (scheme, key) = header
+            .trim()
+            .split_once(' ')
+            .ok_or(ApiError::Unauthenticated)?;
         let key = key.trim();
         if !scheme.eq_ignore_ascii_case("bearer") || !is_well_formed_api_key(key) {
             return Err(ApiError::Unauthenticated);

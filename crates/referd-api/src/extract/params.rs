@@ -126,7 +126,11 @@ fn split_name(name: &str) -> Vec<String> {
         .map(str::to_string)
         .collect();
     if let Some(rest) = rest {
-        for part in rest.trim_start_matches('[').trim_end_matches(']').split("][") {
+        for part in rest
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+        {
             segments.push(part.to_string());
         }
     }
@@ -266,7 +270,11 @@ mod tests {
         ] {
             let p = from_query(q);
             let mut e = FieldErrors::new();
-            assert_eq!(p.string(&["partner", "key"], &mut e).as_deref(), Some("k1"), "{q}");
+            assert_eq!(
+                p.string(&["partner", "key"], &mut e).as_deref(),
+                Some("k1"),
+                "{q}"
+            );
         }
     }
 

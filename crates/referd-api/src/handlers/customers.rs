@@ -7,7 +7,9 @@
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
-use referd_core::customer::{CustomerFilter, CustomerLookup, CustomerPatch, CustomerSearch, ReferStatus};
+use referd_core::customer::{
+    CustomerFilter, CustomerLookup, CustomerPatch, CustomerSearch, ReferStatus,
+};
 use referd_core::program::Program;
 use referd_core::service::customers::{self as service, CustomerInput, ReferrerRef, Transition};
 use referd_core::validate::FieldErrors;
@@ -48,11 +50,7 @@ fn customer_input(p: &Params) -> Result<CustomerInput, ApiError> {
     Ok(input)
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    Auth(program): Auth,
-    p: Params,
-) -> ApiResult {
+pub async fn create(State(state): State<AppState>, Auth(program): Auth, p: Params) -> ApiResult {
     let input = customer_input(&p)?;
     let view = service::create(&*state.store, &program, input, state.clock.now()).await?;
     Ok(wire::data(customer::full(&program, &view)))
@@ -273,14 +271,12 @@ fn patch_from(p: &Params, skip: &[&str]) -> Result<(CustomerPatch, &'static str)
         date_of_birth: source.string(&["metadata", "date_of_birth"], &mut e),
     };
     if !e.is_empty() {
-        let prefixed = e
-            .iter()
-            .fold(FieldErrors::new(), |mut acc, (f, msgs)| {
-                for m in msgs {
-                    acc.add(format!("{prefix}{f}"), m.clone());
-                }
-                acc
-            });
+        let prefixed = e.iter().fold(FieldErrors::new(), |mut acc, (f, msgs)| {
+            for m in msgs {
+                acc.add(format!("{prefix}{f}"), m.clone());
+            }
+            acc
+        });
         return Err(prefixed.into());
     }
     Ok((patch, prefix))
@@ -314,8 +310,15 @@ pub async fn update(
 ) -> ApiResult {
     let (patch, prefix) = patch_from(&p, &[])?;
     let lookup = CustomerLookup::AnyIdentifier(ident);
-    let view =
-        service::update(&*state.store, &program, &lookup, patch, prefix, state.clock.now()).await?;
+    let view = service::update(
+        &*state.store,
+        &program,
+        &lookup,
+        patch,
+        prefix,
+        state.clock.now(),
+    )
+    .await?;
     Ok(wire::data(customer::full(&program, &view)))
 }
 
@@ -333,8 +336,15 @@ pub async fn update_by_body(
         &["id", "key"]
     };
     let (patch, prefix) = patch_from(&p, skip)?;
-    let view =
-        service::update(&*state.store, &program, &lookup, patch, prefix, state.clock.now()).await?;
+    let view = service::update(
+        &*state.store,
+        &program,
+        &lookup,
+        patch,
+        prefix,
+        state.clock.now(),
+    )
+    .await?;
     Ok(wire::data(customer::full(&program, &view)))
 }
 
@@ -345,7 +355,14 @@ async fn transition_path(
     transition: Transition,
 ) -> ApiResult {
     let lookup = CustomerLookup::AnyIdentifier(ident);
-    service::transition(&*state.store, &program, &lookup, transition, state.clock.now()).await?;
+    service::transition(
+        &*state.store,
+        &program,
+        &lookup,
+        transition,
+        state.clock.now(),
+    )
+    .await?;
     Ok(wire::done())
 }
 
@@ -379,7 +396,13 @@ pub async fn delete_by_body(
     p: Params,
 ) -> ApiResult {
     let (lookup, _) = body_lookup(&p)?;
-    service::transition(&*state.store, &program, &lookup, Transition::Delete, state.clock.now())
-        .await?;
+    service::transition(
+        &*state.store,
+        &program,
+        &lookup,
+        Transition::Delete,
+        state.clock.now(),
+    )
+    .await?;
     Ok(wire::done())
 }

@@ -1,8 +1,8 @@
 //! JSON answers for unknown routes (404) and known routes with the wrong method (405).
 
 use axum::http::{Method, Uri};
-use axum::response::Response;
 use axum::response::IntoResponse;
+use axum::response::Response;
 
 use crate::error::ApiError;
 

@@ -43,7 +43,10 @@ pub fn page_request(p: &Params, rule: LimitRule) -> Result<PageRequest, ApiError
     {
         errors.add(
             "limit",
-            format!("The limit field must be between {} and {}.", rule.min, rule.max),
+            format!(
+                "The limit field must be between {} and {}.",
+                rule.min, rule.max
+            ),
         );
     }
     if let Some(pg) = page

@@ -24,7 +24,9 @@ pub async fn get_program(
         ProgramType::Referral => {
             let overview =
                 programs::referral_overview(&*state.store, &program, state.clock.now()).await?;
-            Ok(wire::data(wire::program::referral_overview(&program, &overview)))
+            Ok(wire::data(wire::program::referral_overview(
+                &program, &overview,
+            )))
         }
         // The affiliate and newsletter overviews come with those program types' resources.
         ProgramType::Affiliate | ProgramType::Newsletter => {

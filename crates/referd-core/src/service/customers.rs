@@ -65,14 +65,20 @@ fn conflict_error(field: UniqueField, prefix: &str) -> CoreError {
 fn validate_email(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<String> {
     let parsed = parse_email(raw);
     if parsed.is_none() {
-        errors.add(field, format!("The {field} field must be a valid email address."));
+        errors.add(
+            field,
+            format!("The {field} field must be a valid email address."),
+        );
     }
     parsed
 }
 
 fn validate_date_of_birth(errors: &mut FieldErrors, field: &str, raw: &str) {
     if parse_date(raw).is_none() {
-        errors.add(field, format!("The {field} field must match the format Y-m-d."));
+        errors.add(
+            field,
+            format!("The {field} field must match the format Y-m-d."),
+        );
     }
 }
 
@@ -226,7 +232,12 @@ async fn view_of_new(
 
 /// A live customer by the identifier in a path (`id`, else `key`, else `email`).
 pub async fn get(store: &dyn Store, program: &Program, ident: &str) -> CoreResult<CustomerView> {
-    find(store, program, &CustomerLookup::AnyIdentifier(ident.to_string())).await
+    find(
+        store,
+        program,
+        &CustomerLookup::AnyIdentifier(ident.to_string()),
+    )
+    .await
 }
 
 /// A live customer by an explicit lookup.
@@ -324,7 +335,14 @@ pub async fn update(
         .update_customer(program.id, current.customer.row_id, &patch, now)
         .await
     {
-        Ok(_) => find(store, program, &CustomerLookup::Row(current.customer.row_id)).await,
+        Ok(_) => {
+            find(
+                store,
+                program,
+                &CustomerLookup::Row(current.customer.row_id),
+            )
+            .await
+        }
         Err(StoreError::Conflict(field)) => Err(conflict_error(field, prefix)),
         Err(StoreError::NotFound) => Err(CoreError::NotFound("Customer")),
         Err(e) => Err(e.into()),

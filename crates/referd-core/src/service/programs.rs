@@ -20,7 +20,10 @@ pub fn validate_program_fields(name: &str, website: Option<&str>) -> Result<(), 
     if name.trim().is_empty() {
         errors.add("name", "The name field is required.");
     } else if name.chars().count() > MAX_STRING_LEN {
-        errors.add("name", "The name field must not be greater than 255 characters.");
+        errors.add(
+            "name",
+            "The name field must not be greater than 255 characters.",
+        );
     }
     if let Some(w) = website {
         let ok = (w.starts_with("https://") || w.starts_with("http://"))

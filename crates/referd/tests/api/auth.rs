@@ -24,7 +24,12 @@ async fn bad_keys_are_401_json(app: TestApp) {
         Some(format!("Bearer {valid_shape_unknown}")),
     ];
     for h in headers {
-        for path in ["/v1/test", "/v1/customers", "/v1/customers/x", "/v1/program"] {
+        for path in [
+            "/v1/test",
+            "/v1/customers",
+            "/v1/customers/x",
+            "/v1/program",
+        ] {
             let mut req = Request::builder().method(Method::GET).uri(path);
             if let Some(h) = &h {
                 req = req.header("authorization", h);
@@ -47,13 +52,24 @@ async fn bad_keys_are_401_json(app: TestApp) {
 async fn revoked_keys_stop_working(app: TestApp) {
     let second = generate_api_key();
     app.store
-        .create_api_key(app.program.id, second.hash.clone(), second.hint, SystemClock.now())
+        .create_api_key(
+            app.program.id,
+            second.hash.clone(),
+            second.hint,
+            SystemClock.now(),
+        )
         .await
         .unwrap();
-    app.call_as(&second.secret, Method::GET, "/v1/test", None).await.ok();
+    app.call_as(&second.secret, Method::GET, "/v1/test", None)
+        .await
+        .ok();
     let revoked = app
         .store
-        .revoke_api_key(Some(app.program.id), ApiKeySelector::Hash(hash_api_key(&second.secret)), SystemClock.now())
+        .revoke_api_key(
+            Some(app.program.id),
+            ApiKeySelector::Hash(hash_api_key(&second.secret)),
+            SystemClock.now(),
+        )
         .await
         .unwrap();
     assert!(revoked);
@@ -65,7 +81,11 @@ async fn revoked_keys_stop_working(app: TestApp) {
     // Revoking again finds nothing.
     let again = app
         .store
-        .revoke_api_key(None, ApiKeySelector::Hash(hash_api_key(&second.secret)), SystemClock.now())
+        .revoke_api_key(
+            None,
+            ApiKeySelector::Hash(hash_api_key(&second.secret)),
+            SystemClock.now(),
+        )
         .await
         .unwrap();
     assert!(!again);

@@ -41,7 +41,10 @@ async fn create_referring_matches_seed(app: TestApp) {
 async fn create_referred_matches_seed(app: TestApp) {
     app.customer(alice()).await;
     let mut body = app
-        .post("/v1/customers", bob_referred_by(json!({"id": "customer_123"})))
+        .post(
+            "/v1/customers",
+            bob_referred_by(json!({"id": "customer_123"})),
+        )
         .await
         .ok();
     redact_times(&mut body);
@@ -118,7 +121,10 @@ async fn generates_id_and_key_when_absent(app: TestApp) {
 }
 
 async fn email_is_required_valid_and_unique(app: TestApp) {
-    let errors = app.post("/v1/customers", json!({"id":"x1"})).await.invalid();
+    let errors = app
+        .post("/v1/customers", json!({"id":"x1"}))
+        .await
+        .invalid();
     assert_eq!(errors, json!({"email": ["The email field is required."]}));
     let errors = app
         .post("/v1/customers", json!({"email":"not-an-email"}))
@@ -134,26 +140,41 @@ async fn email_is_required_valid_and_unique(app: TestApp) {
         .post("/v1/customers", json!({"email":"ALICE.brown@partnero.com"}))
         .await
         .invalid();
-    assert_eq!(errors, json!({"email": ["The email has already been taken."]}));
+    assert_eq!(
+        errors,
+        json!({"email": ["The email has already been taken."]})
+    );
 }
 
 async fn id_and_key_are_unique(app: TestApp) {
     app.customer(alice()).await;
     let errors = app
-        .post("/v1/customers", json!({"id":"customer_123","email":"n1@x.test"}))
+        .post(
+            "/v1/customers",
+            json!({"id":"customer_123","email":"n1@x.test"}),
+        )
         .await
         .invalid();
     assert_eq!(errors, json!({"id": ["The id has already been taken."]}));
     let errors = app
-        .post("/v1/customers", json!({"key":"ref_123","email":"n2@x.test"}))
+        .post(
+            "/v1/customers",
+            json!({"key":"ref_123","email":"n2@x.test"}),
+        )
         .await
         .invalid();
     assert_eq!(errors, json!({"key": ["The key has already been taken."]}));
     let errors = app
-        .post("/v1/customers", json!({"id":"has space","key":"a/b","email":"n3@x.test"}))
+        .post(
+            "/v1/customers",
+            json!({"id":"has space","key":"a/b","email":"n3@x.test"}),
+        )
         .await
         .invalid();
-    assert!(errors["id"].is_array() && errors["key"].is_array(), "{errors}");
+    assert!(
+        errors["id"].is_array() && errors["key"].is_array(),
+        "{errors}"
+    );
 }
 
 async fn date_of_birth_is_validated(app: TestApp) {
@@ -189,7 +210,10 @@ async fn unusable_referrers_are_refused(app: TestApp) {
         .invalid();
     assert!(errors["referring_customer.key"].is_array(), "{errors}");
     let errors = app
-        .post("/v1/customers", bob_referred_by(json!({"name":"no identifier"})))
+        .post(
+            "/v1/customers",
+            bob_referred_by(json!({"name":"no identifier"})),
+        )
         .await
         .invalid();
     assert!(errors["referring_customer"].is_array(), "{errors}");
@@ -199,7 +223,10 @@ async fn unusable_referrers_are_refused(app: TestApp) {
         .await
         .ok();
     let errors = app
-        .post("/v1/customers", bob_referred_by(json!({"id":"customer_123"})))
+        .post(
+            "/v1/customers",
+            bob_referred_by(json!({"id":"customer_123"})),
+        )
         .await
         .invalid();
     assert_eq!(
@@ -208,7 +235,10 @@ async fn unusable_referrers_are_refused(app: TestApp) {
     );
     app.delete("/v1/customers/customer_123").await.ok();
     let errors = app
-        .post("/v1/customers", bob_referred_by(json!({"id":"customer_123"})))
+        .post(
+            "/v1/customers",
+            bob_referred_by(json!({"id":"customer_123"})),
+        )
         .await
         .invalid();
     assert!(errors["referring_customer.id"].is_array(), "{errors}");
@@ -235,7 +265,10 @@ async fn a_customer_cannot_refer_itself(app: TestApp) {
 
 async fn wrong_types_are_422_not_500(app: TestApp) {
     let errors = app
-        .post("/v1/customers", json!({"email":{"a":1},"name":["x"],"referring_customer":"k"}))
+        .post(
+            "/v1/customers",
+            json!({"email":{"a":1},"name":["x"],"referring_customer":"k"}),
+        )
         .await
         .invalid();
     assert!(errors["email"].is_array(), "{errors}");
@@ -287,26 +320,30 @@ async fn concurrent_duplicates_have_one_winner(app: TestApp) {
     }
     let (email_race, id_race) = statuses.split_at(12);
     for race in [email_race, id_race] {
-        assert_eq!(race.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{race:?}");
+        assert_eq!(
+            race.iter().filter(|s| **s == StatusCode::OK).count(),
+            1,
+            "{race:?}"
+        );
         assert!(
             race.iter()
                 .all(|s| *s == StatusCode::OK || *s == StatusCode::UNPROCESSABLE_ENTITY),
             "{race:?}"
         );
     }
-    let found = app
-        .get("/v1/customers:search?email=race@x.test")
-        .await
-        .ok();
+    let found = app.get("/v1/customers:search?email=race@x.test").await.ok();
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
 }
 
 async fn no_website_means_no_referral_link(app: TestApp) {
-    let (_, key) = app
-        .other_program_without_website()
-        .await;
+    let (_, key) = app.other_program_without_website().await;
     let body = app
-        .call_as(&key, axum::http::Method::POST, "/v1/customers", Some(json!({"email":"w@x.test"})))
+        .call_as(
+            &key,
+            axum::http::Method::POST,
+            "/v1/customers",
+            Some(json!({"email":"w@x.test"})),
+        )
         .await
         .ok();
     assert!(body["data"]["referral_link"].is_null());

@@ -52,12 +52,18 @@ async fn update_addressed_in_the_body(app: TestApp) {
     alice(&app).await;
     // PHP SDK referrals()->update: PUT /v1/customers {"id":…,"update":{…}}.
     let body = app
-        .put("/v1/customers", json!({"id":"customer_123","update":{"name":"Via id"}}))
+        .put(
+            "/v1/customers",
+            json!({"id":"customer_123","update":{"name":"Via id"}}),
+        )
         .await
         .ok();
     assert_eq!(body["data"]["name"], "Via id");
     let body = app
-        .put("/v1/customers", json!({"key":"ref_123","update":{"surname":"Via key"}}))
+        .put(
+            "/v1/customers",
+            json!({"key":"ref_123","update":{"surname":"Via key"}}),
+        )
         .await
         .ok();
     assert_eq!(body["data"]["surname"], "Via key");
@@ -73,18 +79,27 @@ async fn update_addressed_in_the_body(app: TestApp) {
         .await
         .invalid();
     assert!(errors["id"].is_array(), "{errors}");
-    app.put("/v1/customers", json!({"id":"nobody","update":{"name":"x"}}))
-        .await
-        .expect(StatusCode::NOT_FOUND);
+    app.put(
+        "/v1/customers",
+        json!({"id":"nobody","update":{"name":"x"}}),
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
 }
 
 async fn update_key_moves_the_referral_link(app: TestApp) {
     alice(&app).await;
     let body = app
-        .put("/v1/customers/customer_123", json!({"update":{"key":"new_key"}}))
+        .put(
+            "/v1/customers/customer_123",
+            json!({"update":{"key":"new_key"}}),
+        )
         .await
         .ok();
-    assert_eq!(body["data"]["referral_link"], "https://partnero.com?ref=new_key");
+    assert_eq!(
+        body["data"]["referral_link"],
+        "https://partnero.com?ref=new_key"
+    );
     assert_eq!(
         body["data"]["referral_links"],
         json!(["https://partnero.com?ref=new_key"])
@@ -100,7 +115,10 @@ async fn update_validates_and_rejects_duplicates(app: TestApp) {
     app.customer(json!({"id":"c2","key":"k2","email":"two@x.test"}))
         .await;
     let errors = app
-        .put("/v1/customers/c2", json!({"update":{"email":"alice.brown@partnero.com","key":"ref_123"}}))
+        .put(
+            "/v1/customers/c2",
+            json!({"update":{"email":"alice.brown@partnero.com","key":"ref_123"}}),
+        )
         .await
         .invalid();
     assert!(
@@ -108,11 +126,17 @@ async fn update_validates_and_rejects_duplicates(app: TestApp) {
         "{errors}"
     );
     let errors = app
-        .put("/v1/customers/c2", json!({"update":{"email":"nope","metadata":{"date_of_birth":"31-01-1990"}}}))
+        .put(
+            "/v1/customers/c2",
+            json!({"update":{"email":"nope","metadata":{"date_of_birth":"31-01-1990"}}}),
+        )
         .await
         .invalid();
     assert!(errors["update.email"].is_array(), "{errors}");
-    assert!(errors["update.metadata.date_of_birth"].is_array(), "{errors}");
+    assert!(
+        errors["update.metadata.date_of_birth"].is_array(),
+        "{errors}"
+    );
     let errors = app
         .put("/v1/customers/c2", json!({"email":"nope"}))
         .await
@@ -133,8 +157,10 @@ async fn update_validates_and_rejects_duplicates(app: TestApp) {
 
 async fn archive_and_restore(app: TestApp) {
     alice(&app).await;
-    app.customer(json!({"id":"c2","email":"two@x.test","referring_customer":{"id":"customer_123"}}))
-        .await;
+    app.customer(
+        json!({"id":"c2","email":"two@x.test","referring_customer":{"id":"customer_123"}}),
+    )
+    .await;
     assert_eq!(
         app.post("/v1/customers/c2/archive", json!([])).await.ok(),
         json!({"status": 1})
@@ -171,8 +197,10 @@ async fn archive_and_restore(app: TestApp) {
 
 async fn delete_leaves_a_tombstone_referrer(app: TestApp) {
     alice(&app).await;
-    app.customer(json!({"id":"c2","email":"two@x.test","referring_customer":{"id":"customer_123"}}))
-        .await;
+    app.customer(
+        json!({"id":"c2","email":"two@x.test","referring_customer":{"id":"customer_123"}}),
+    )
+    .await;
     assert_eq!(
         app.delete("/v1/customers/customer_123").await.ok(),
         json!({"status": 1})
@@ -198,10 +226,14 @@ async fn delete_leaves_a_tombstone_referrer(app: TestApp) {
 
 async fn deleting_a_referral_lowers_the_count(app: TestApp) {
     alice(&app).await;
-    app.customer(json!({"id":"c2","email":"two@x.test","referring_customer":{"id":"customer_123"}}))
-        .await;
-    app.customer(json!({"id":"c3","email":"three@x.test","referring_customer":{"id":"customer_123"}}))
-        .await;
+    app.customer(
+        json!({"id":"c2","email":"two@x.test","referring_customer":{"id":"customer_123"}}),
+    )
+    .await;
+    app.customer(
+        json!({"id":"c3","email":"three@x.test","referring_customer":{"id":"customer_123"}}),
+    )
+    .await;
     // DELETE /v1/customers with the identifier in the body.
     app.call(Method::DELETE, "/v1/customers", Some(json!({"id":"c2"})))
         .await
@@ -212,9 +244,13 @@ async fn deleting_a_referral_lowers_the_count(app: TestApp) {
     assert_eq!(referrals["data"].as_array().unwrap().len(), 1);
     let stats = app.get("/v1/customers/customer_123/stats").await.ok();
     assert_eq!(stats["data"]["referrals"]["signups"], 1);
-    app.call(Method::DELETE, "/v1/customers", Some(json!({"email":"THREE@x.test"})))
-        .await
-        .ok();
+    app.call(
+        Method::DELETE,
+        "/v1/customers",
+        Some(json!({"email":"THREE@x.test"})),
+    )
+    .await
+    .ok();
     let errors = app
         .call(Method::DELETE, "/v1/customers", Some(json!([])))
         .await

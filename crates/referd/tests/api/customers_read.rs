@@ -8,10 +8,14 @@ use crate::helpers::{TestApp, redact_times};
 async fn seed_three(app: &TestApp) {
     app.customer(json!({"id":"c1","key":"k1","email":"one@x.test","name":"One"}))
         .await;
-    app.customer(json!({"id":"c2","key":"k2","email":"two@x.test","referring_customer":{"id":"c1"}}))
-        .await;
-    app.customer(json!({"id":"c3","key":"k3","email":"three@x.test","referring_customer":{"key":"k1"}}))
-        .await;
+    app.customer(
+        json!({"id":"c2","key":"k2","email":"two@x.test","referring_customer":{"id":"c1"}}),
+    )
+    .await;
+    app.customer(
+        json!({"id":"c3","key":"k3","email":"three@x.test","referring_customer":{"key":"k1"}}),
+    )
+    .await;
 }
 
 async fn get_by_id_key_or_email(app: TestApp) {
@@ -41,7 +45,12 @@ async fn id_wins_over_another_customers_key(app: TestApp) {
 async fn list_pages_with_absolute_links(app: TestApp) {
     seed_three(&app).await;
     let first = app.get("/v1/customers?limit=2").await.ok();
-    let ids: Vec<_> = first["data"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
+    let ids: Vec<_> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
     assert_eq!(ids, vec![json!("c1"), json!("c2")]);
     assert_eq!(
         first["links"],
@@ -59,7 +68,10 @@ async fn list_pages_with_absolute_links(app: TestApp) {
         r#"{"email":"one@x.test","created_at":"[time]","updated_at":"[time]","id":"c1","name":"One","surname":null,"approved":true,"status":"active","custom_fields":[]}"#
     );
     // Follow links.next verbatim, as the n8n node does.
-    let next = first["links"]["next"].as_str().unwrap().replace("http://referd.test", "");
+    let next = first["links"]["next"]
+        .as_str()
+        .unwrap()
+        .replace("http://referd.test", "");
     let second = app.get(&next).await.ok();
     assert_eq!(second["data"].as_array().unwrap().len(), 1);
     assert_eq!(second["data"][0]["id"], "c3");
@@ -103,25 +115,37 @@ async fn list_params_in_a_get_body(app: TestApp) {
 async fn list_filters_by_refer_status(app: TestApp) {
     seed_three(&app).await;
     let ids = |v: serde_json::Value| -> Vec<String> {
-        v["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(
         ids(app.get("/v1/customers?refer_status=referred").await.ok()),
         vec!["c2", "c3"]
     );
     assert_eq!(
-        ids(app.get("/v1/customers?refer_status=non_referred").await.ok()),
+        ids(app
+            .get("/v1/customers?refer_status=non_referred")
+            .await
+            .ok()),
         vec!["c1"]
     );
-    let errors = app
-        .get("/v1/customers?refer_status=maybe")
-        .await
-        .invalid();
+    let errors = app.get("/v1/customers?refer_status=maybe").await.invalid();
     assert!(errors["refer_status"].is_array());
 }
 
 async fn list_limits_are_checked(app: TestApp) {
-    for q in ["limit=0", "limit=251", "limit=abc", "page=0", "page=-1", "sort=up"] {
+    for q in [
+        "limit=0",
+        "limit=251",
+        "limit=abc",
+        "page=0",
+        "page=-1",
+        "sort=up",
+    ] {
         let errors = app.get(&format!("/v1/customers?{q}")).await.invalid();
         assert!(errors.as_object().unwrap().len() == 1, "{q}: {errors}");
     }
@@ -131,19 +155,32 @@ async fn list_limits_are_checked(app: TestApp) {
 
 async fn search_by_each_identifier(app: TestApp) {
     seed_three(&app).await;
-    for q in ["id=c2", "key=k2", "email=two@x.test", "email=Two@X.test", "id=c2&email=two@x.test"] {
+    for q in [
+        "id=c2",
+        "key=k2",
+        "email=two@x.test",
+        "email=Two@X.test",
+        "id=c2&email=two@x.test",
+    ] {
         let body = app.get(&format!("/v1/customers:search?{q}")).await.ok();
         let data = body["data"].as_array().unwrap();
         assert_eq!(data.len(), 1, "{q}");
         assert_eq!(data[0]["id"], "c2");
-        assert_eq!(body["meta"]["path"], "http://referd.test/v1/customers:search");
+        assert_eq!(
+            body["meta"]["path"],
+            "http://referd.test/v1/customers:search"
+        );
     }
     // Criteria combine: these name different customers.
     let none = app.get("/v1/customers:search?id=c1&key=k2").await.ok();
     assert_eq!(none["data"], json!([]));
     // Search fields in a GET body (PHP SDK referrals()->search).
     let body = app
-        .call(Method::GET, "/v1/customers:search", Some(json!({"key": "k3"})))
+        .call(
+            Method::GET,
+            "/v1/customers:search",
+            Some(json!({"key": "k3"})),
+        )
         .await
         .ok();
     assert_eq!(body["data"][0]["id"], "c3");
@@ -154,7 +191,12 @@ async fn search_by_each_identifier(app: TestApp) {
 async fn referrals_of_a_customer(app: TestApp) {
     seed_three(&app).await;
     let body = app.get("/v1/customers/c1/referrals").await.ok();
-    let ids: Vec<_> = body["data"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
+    let ids: Vec<_> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
     assert_eq!(ids, vec![json!("c2"), json!("c3")]);
     // Not paginated: data and status only.
     assert_eq!(body.as_object().unwrap().len(), 2);
@@ -173,8 +215,13 @@ async fn transactions_of_a_customer(app: TestApp) {
         app.get("/v1/customers/c2/transactions").await.ok(),
         json!({"data": [], "status": 1})
     );
-    app.get("/v1/customers/c2/transactions?limit=100").await.ok();
-    let errors = app.get("/v1/customers/c2/transactions?limit=5").await.invalid();
+    app.get("/v1/customers/c2/transactions?limit=100")
+        .await
+        .ok();
+    let errors = app
+        .get("/v1/customers/c2/transactions?limit=5")
+        .await
+        .invalid();
     assert_eq!(
         errors,
         json!({"limit": ["The limit field must be between 10 and 100."]})

@@ -49,7 +49,11 @@ pub struct Reply {
 impl Reply {
     #[track_caller]
     pub fn expect(self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self.body
     }
 
@@ -85,14 +89,22 @@ impl TestApp {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = format!("sqlite:{}", dir.path().join("test.db").display());
-                (referd::open_store(&url).await.expect("open sqlite"), Some(dir))
+                (
+                    referd::open_store(&url).await.expect("open sqlite"),
+                    Some(dir),
+                )
             }
             Backend::Postgres => {
                 let Ok(url) = std::env::var("REFERD_TEST_POSTGRES_URL") else {
-                    eprintln!("SKIPPED: REFERD_TEST_POSTGRES_URL is not set (scripts/test.sh sets it when PostgreSQL is reachable)");
+                    eprintln!(
+                        "SKIPPED: REFERD_TEST_POSTGRES_URL is not set (scripts/test.sh sets it when PostgreSQL is reachable)"
+                    );
                     return None;
                 };
-                (referd::open_store(&url).await.expect("connect postgres"), None)
+                (
+                    referd::open_store(&url).await.expect("connect postgres"),
+                    None,
+                )
             }
         };
         store.migrate().await.expect("migrate");
@@ -153,7 +165,13 @@ impl TestApp {
     }
 
     /// A request authenticated with `key`, with a JSON body when given.
-    pub async fn call_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -228,7 +246,10 @@ pub fn assert_timestamp(s: &str) {
         && s.chars()
             .enumerate()
             .all(|(i, c)| [4, 7, 10, 13, 16, 19, 26].contains(&i) || c.is_ascii_digit());
-    assert!(shape_ok, "timestamp {s:?} is not like 2025-05-09T17:42:13.000000Z");
+    assert!(
+        shape_ok,
+        "timestamp {s:?} is not like 2025-05-09T17:42:13.000000Z"
+    );
 }
 
 /// Runs each listed scenario on SQLite and on PostgreSQL.

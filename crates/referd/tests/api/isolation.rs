@@ -8,27 +8,49 @@ use serde_json::json;
 use crate::helpers::TestApp;
 
 async fn programs_never_see_each_other(app: TestApp) {
-    app.customer(json!({"id":"c1","key":"k1","email":"one@x.test"})).await;
+    app.customer(json!({"id":"c1","key":"k1","email":"one@x.test"}))
+        .await;
     let (_, b) = app.other_program(ProgramType::Referral).await;
     let call = |method: Method, path: &'static str, body: Option<serde_json::Value>| {
         let b = b.clone();
         let app = &app;
         async move { app.call_as(&b, method, path, body).await }
     };
-    for path in ["/v1/customers/c1", "/v1/customers/k1", "/v1/customers/one@x.test",
-                 "/v1/customers/c1/referrals", "/v1/customers/c1/stats", "/v1/customers/c1/transactions"] {
-        call(Method::GET, path, None).await.expect(StatusCode::NOT_FOUND);
+    for path in [
+        "/v1/customers/c1",
+        "/v1/customers/k1",
+        "/v1/customers/one@x.test",
+        "/v1/customers/c1/referrals",
+        "/v1/customers/c1/stats",
+        "/v1/customers/c1/transactions",
+    ] {
+        call(Method::GET, path, None)
+            .await
+            .expect(StatusCode::NOT_FOUND);
     }
-    assert_eq!(call(Method::GET, "/v1/customers", None).await.ok()["data"], json!([]));
     assert_eq!(
-        call(Method::GET, "/v1/customers:search?id=c1", None).await.ok()["data"],
+        call(Method::GET, "/v1/customers", None).await.ok()["data"],
         json!([])
     );
-    call(Method::PUT, "/v1/customers/c1", Some(json!({"update":{"name":"x"}})))
+    assert_eq!(
+        call(Method::GET, "/v1/customers:search?id=c1", None)
+            .await
+            .ok()["data"],
+        json!([])
+    );
+    call(
+        Method::PUT,
+        "/v1/customers/c1",
+        Some(json!({"update":{"name":"x"}})),
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
+    call(Method::POST, "/v1/customers/c1/archive", None)
         .await
         .expect(StatusCode::NOT_FOUND);
-    call(Method::POST, "/v1/customers/c1/archive", None).await.expect(StatusCode::NOT_FOUND);
-    call(Method::DELETE, "/v1/customers/c1", None).await.expect(StatusCode::NOT_FOUND);
+    call(Method::DELETE, "/v1/customers/c1", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
     // A's customer cannot refer into B.
     let errors = call(
         Method::POST,
@@ -50,7 +72,10 @@ async fn programs_never_see_each_other(app: TestApp) {
     // A is untouched.
     let a = app.get("/v1/customers/c1").await.ok();
     assert_eq!(a["data"]["referral_link"], "https://partnero.com?ref=k1");
-    assert_eq!(app.get("/v1/program").await.ok()["data"]["total_customers"], 1);
+    assert_eq!(
+        app.get("/v1/program").await.ok()["data"]["total_customers"],
+        1
+    );
 }
 
 crate::backend_tests!(programs_never_see_each_other);

@@ -22,7 +22,8 @@ async fn test_endpoint_returns_the_program(app: TestApp) {
 
 async fn program_counts_are_real(app: TestApp) {
     app.customer(json!({"id":"a","email":"a@x.test"})).await;
-    app.customer(json!({"id":"b","email":"b@x.test","referring_customer":{"id":"a"}})).await;
+    app.customer(json!({"id":"b","email":"b@x.test","referring_customer":{"id":"a"}}))
+        .await;
     app.customer(json!({"id":"c","email":"c@x.test"})).await;
     app.customer(json!({"id":"d","email":"d@x.test"})).await;
     app.delete("/v1/customers/d").await.ok();
@@ -49,7 +50,12 @@ async fn program_counts_are_real(app: TestApp) {
 async fn other_program_types_are_told_clearly(app: TestApp) {
     let (_, key) = app.other_program(ProgramType::Affiliate).await;
     let body = app
-        .call_as(&key, axum::http::Method::GET, "/v1/customers/x/referrals", None)
+        .call_as(
+            &key,
+            axum::http::Method::GET,
+            "/v1/customers/x/referrals",
+            None,
+        )
         .await
         .expect(StatusCode::NOT_FOUND);
     assert_eq!(

@@ -7,7 +7,13 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, assert_timestamp};
 
-fn raw(app: &TestApp, method: Method, path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<Body>,
+) -> Request<Body> {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
@@ -19,7 +25,8 @@ fn raw(app: &TestApp, method: Method, path: &str, content_type: Option<&str>, bo
 }
 
 async fn nested_parameters_in_every_spelling(app: TestApp) {
-    app.customer(json!({"id":"ref1","key":"rk","email":"r@x.test"})).await;
+    app.customer(json!({"id":"ref1","key":"rk","email":"r@x.test"}))
+        .await;
     // referring_customer.id given in the query (dotted, underscored, bracketed), the rest in
     // the body: all three are the same parameter.
     for (i, q) in [
@@ -32,7 +39,10 @@ async fn nested_parameters_in_every_spelling(app: TestApp) {
     .enumerate()
     {
         let c = app
-            .post(&format!("/v1/customers?{q}"), json!({"email": format!("n{i}@x.test")}))
+            .post(
+                &format!("/v1/customers?{q}"),
+                json!({"email": format!("n{i}@x.test")}),
+            )
             .await
             .ok();
         assert_eq!(c["data"]["referring_customer"]["id"], "ref1", "{q}");
@@ -68,11 +78,23 @@ async fn bodies_of_every_kind(app: TestApp) {
     );
     assert_eq!(app.send(req).await.ok()["data"]["id"], "f2");
     // No Content-Type at all.
-    let req = raw(&app, Method::POST, "/v1/customers", None, r#"{"id":"f3","email":"none@x.test"}"#);
+    let req = raw(
+        &app,
+        Method::POST,
+        "/v1/customers",
+        None,
+        r#"{"id":"f3","email":"none@x.test"}"#,
+    );
     assert_eq!(app.send(req).await.ok()["data"]["id"], "f3");
     // `[]` (PHP's empty array), `null` and an empty body on GET are no parameters.
     for b in ["[]", "null", "", "  "] {
-        let req = raw(&app, Method::GET, "/v1/customers", Some("application/json"), b);
+        let req = raw(
+            &app,
+            Method::GET,
+            "/v1/customers",
+            Some("application/json"),
+            b,
+        );
         app.send(req).await.ok();
     }
 }
@@ -87,7 +109,13 @@ async fn malformed_input_is_a_json_4xx(app: TestApp) {
         ("\u{0}\u{1}", StatusCode::BAD_REQUEST),
     ];
     for (body, status) in cases {
-        let req = raw(&app, Method::POST, "/v1/customers", Some("application/json"), *body);
+        let req = raw(
+            &app,
+            Method::POST,
+            "/v1/customers",
+            Some("application/json"),
+            *body,
+        );
         let reply = app.send(req).await;
         assert_eq!(reply.status, *status, "{body:?}: {}", reply.body);
         assert_eq!(reply.body["status"], 0);
@@ -95,7 +123,13 @@ async fn malformed_input_is_a_json_4xx(app: TestApp) {
     }
     // Deeply nested and odd-typed values.
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-    let req = raw(&app, Method::POST, "/v1/customers", Some("application/json"), format!("{{\"email\":{deep}}}"));
+    let req = raw(
+        &app,
+        Method::POST,
+        "/v1/customers",
+        Some("application/json"),
+        format!("{{\"email\":{deep}}}"),
+    );
     assert!(app.send(req).await.status.is_client_error());
     // Invalid UTF-8 in the path.
     let req = raw(&app, Method::GET, "/v1/customers/%FF%FE", None, "");
@@ -106,15 +140,32 @@ async fn malformed_input_is_a_json_4xx(app: TestApp) {
 }
 
 async fn oversized_bodies_are_refused(app: TestApp) {
-    let big = format!("{{\"email\":\"a@x.test\",\"name\":\"{}\"}}", "x".repeat(1024 * 1024 + 10));
-    let req = raw(&app, Method::POST, "/v1/customers", Some("application/json"), big);
+    let big = format!(
+        "{{\"email\":\"a@x.test\",\"name\":\"{}\"}}",
+        "x".repeat(1024 * 1024 + 10)
+    );
+    let req = raw(
+        &app,
+        Method::POST,
+        "/v1/customers",
+        Some("application/json"),
+        big,
+    );
     let reply = app.send(req).await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
     assert_eq!(reply.body["status"], 0);
 }
 
 async fn unknown_routes_and_methods_are_json(app: TestApp) {
-    let body = app.get("/v1/nothing/here").await.expect(StatusCode::NOT_FOUND);
+    let body = app
+        .get("/v1/nothing/here")
+        .await
+        .expect(StatusCode::NOT_FOUND);
     assert_eq!(
         body,
         json!({"status":0,"message":"The route v1/nothing/here could not be found."})
