@@ -211,25 +211,29 @@ impl CustomerStore for SqliteStore {
         search: &CustomerSearch,
         page: PageRequest,
     ) -> StoreResult<Vec<Customer>> {
+        // Only the given criteria become conditions, so each can use its unique index.
+        let mut conditions = String::new();
+        let mut extra: Vec<Value> = Vec::new();
+        for (column, value) in [
+            ("ext_id", &search.id),
+            ("key", &search.key),
+            ("email", &search.email),
+        ] {
+            if let Some(v) = value {
+                extra.push(Value::Text(v.clone()));
+                conditions.push_str(&format!(" AND c.{column} = ?{}", 3 + extra.len()));
+            }
+        }
         let sql = format!(
             "SELECT {} FROM customers c
-             WHERE c.program_id = ?1 AND c.deleted_at IS NULL
-               AND (?4 IS NULL OR c.ext_id = ?4)
-               AND (?5 IS NULL OR c.key = ?5)
-               AND (?6 IS NULL OR c.email = ?6)
+             WHERE c.program_id = ?1 AND c.deleted_at IS NULL{conditions}
              ORDER BY c.row_id {} LIMIT ?2 OFFSET ?3",
             customer_columns("c"),
             order(page)
         );
-        let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
-        self.query_customers(
-            &sql,
-            params_vec(
-                program,
-                page,
-                [opt(&search.id), opt(&search.key), opt(&search.email)],
-            ),
-        )
+        let mut params = params_vec(program, page, []);
+        params.extend(extra);
+        self.query_customers(&sql, params)
     }
 
     async fn list_referrals(
