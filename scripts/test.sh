@@ -10,7 +10,7 @@
 # skip themselves otherwise. This script finds a PostgreSQL, in this order:
 #   a. REFERD_TEST_POSTGRES_URL already set (non-empty): used as is;
 #   b. a server answering at 127.0.0.1:5432: database `referd_test` on it
-#      (user postgres, trust auth), created if missing;
+#      (user postgres, trust auth), dropped and created afresh for this run;
 #   c. initdb + pg_ctl available: a throwaway cluster on 127.0.0.1 in a temp
 #      dir, stopped and removed when this script exits;
 #   d. none of these: a loud warning, SQLite only.
@@ -57,20 +57,14 @@ find_pg_tool() {
     return 1
 }
 
-# ensure_database PSQL PORT: create $PG_TEST_DB unless it exists.
+# ensure_database PSQL PORT: (re)create $PG_TEST_DB empty, so every run starts from the
+# current migrations and no rows left by an earlier run.
 ensure_database() {
-    local psql=$1 port=$2 exists out
-    exists=$("$psql" -X -q -A -t -h "$PG_HOST" -p "$port" -U postgres -d postgres \
-        -c "SELECT 1 FROM pg_database WHERE datname = '$PG_TEST_DB'" 2>/dev/null) || return 1
-    if [[ "$exists" == "1" ]]; then
-        return 0
-    fi
-    if out=$("$psql" -X -q -h "$PG_HOST" -p "$port" -U postgres -d postgres \
-        -c "CREATE DATABASE $PG_TEST_DB" 2>&1); then
-        return 0
-    fi
-    # Another run may have created it in the meantime.
-    [[ "$out" == *"already exists"* ]]
+    local psql=$1 port=$2
+    "$psql" -X -q -h "$PG_HOST" -p "$port" -U postgres -d postgres \
+        -c "DROP DATABASE IF EXISTS $PG_TEST_DB WITH (FORCE)" >/dev/null 2>&1 || return 1
+    "$psql" -X -q -h "$PG_HOST" -p "$port" -U postgres -d postgres \
+        -c "CREATE DATABASE $PG_TEST_DB" >/dev/null 2>&1
 }
 
 # --------------------------------------------------- throwaway cluster (c) --
@@ -233,7 +227,14 @@ cargo_args+=("$@")
 
 log "running: cargo ${cargo_args[*]}"
 status=0
-cargo "${cargo_args[@]}" || status=$?
+output=$(mktemp)
+cargo "${cargo_args[@]}" 2>&1 | tee "$output" || status=${PIPESTATUS[0]}
+
+# One closing line over every test binary, so the total is plain to read (cargo prints one
+# "test result" line per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$output"
+rm -f "$output"
 
 if [[ -z "$pg_url" ]]; then
     printf '%s\n' "!!!!!! SKIPPED POSTGRESQL: only the SQLite backend was tested !!!!!!" >&2

@@ -1,1 +1,180 @@
-//! placeholder
+//! referd's PostgreSQL store: [`PostgresStore`] implements [`referd_core::Store`] over an
+//! sqlx connection pool.
+//!
+//! Layout, one job per module:
+//! - this file: connecting, migrations, shutdown and the mapping of sqlx errors to
+//!   [`StoreError`] (by error kind and constraint name, never by message text);
+//! - `programs.rs`: programs, API keys and referral counts;
+//! - `customers.rs`: customer reads and updates;
+//! - `batch.rs`: the group machinery (one task, batches of queued jobs) behind the next two;
+//! - `writer.rs`: the group-commit writer behind `insert_customer`;
+//! - `keys.rs`: grouped `program_for_key` lookups, the read every request makes;
+//! - `link.rs`: the connection each batch task keeps for itself;
+//! - `rows.rs`: decoding rows into domain types;
+//! - `stats.rs`: keeping the planner's statistics fresh as customers are inserted.
+//!
+//! Every query is a runtime `sqlx::query` (nothing needs a database at build time), and every
+//! method is one statement or one transaction.
+
+mod batch;
+mod customers;
+mod keys;
+mod link;
+mod programs;
+mod rows;
+mod stats;
+mod writer;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use referd_core::store::UniqueField;
+use referd_core::{Store, StoreError, StoreResult};
+use sqlx::Connection;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::keys::KeyReader;
+use crate::writer::Writer;
+
+/// The embedded schema (`migrations/`), applied by [`Store::migrate`].
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Pool size: the connections the two batch tasks keep (writer, key reader) plus concurrent
+/// reads, small enough for a default `max_connections = 100` server shared by a few referd
+/// processes.
+const MAX_CONNECTIONS: u32 = 16;
+/// How long a query waits for a free connection before failing as a backend error.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pooled connection idle for longer than this is pinged before use.
+pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// A [`Store`] on PostgreSQL.
+pub struct PostgresStore {
+    pool: PgPool,
+    writer: Writer,
+    keys: KeyReader,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:pass@host:port/db`), failing fast when the server
+    /// is unreachable, and starts the customer writer and the API-key reader. Must be called
+    /// inside a tokio runtime.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // By default sqlx pings every pooled connection before handing it out: one more
+            // round trip per query. Ping only connections that sat idle for a while (the
+            // server may have restarted behind them); busy ones have just proven themselves.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(db_error)?;
+        let writer = Writer::spawn(pool.clone());
+        let keys = KeyReader::spawn(pool.clone());
+        Ok(Self { pool, writer, keys })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        // The migrator holds a PostgreSQL advisory lock while it runs, so many processes may
+        // call this at once.
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        // Only an optimisation: a failure is logged, not fatal.
+        if let Err(e) = stats::analyze_if_never_analyzed(&self.pool).await {
+            tracing::warn!(error = %e, "could not check the customers table's statistics");
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        // Queued inserts and lookups are answered before the pool goes away.
+        self.writer.shutdown().await;
+        self.keys.shutdown().await;
+        self.pool.close().await;
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+/// Maps an sqlx error to a [`StoreError`]: a unique violation becomes
+/// [`StoreError::Conflict`] naming the field its constraint guards; anything else is a
+/// backend failure.
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.kind() == sqlx::error::ErrorKind::UniqueViolation
+        && let Some(field) = db.constraint().and_then(unique_field)
+    {
+        return StoreError::Conflict(field);
+    }
+    StoreError::Backend(e.to_string())
+}
+
+/// The field a unique constraint (or unique index) of the schema guards.
+fn unique_field(constraint: &str) -> Option<UniqueField> {
+    match constraint {
+        "customers_program_ext_id" => Some(UniqueField::CustomerId),
+        "customers_program_key" => Some(UniqueField::CustomerKey),
+        "customers_program_email" => Some(UniqueField::CustomerEmail),
+        "programs_public_id" => Some(UniqueField::ProgramPublicId),
+        "api_keys_key_hash" => Some(UniqueField::ApiKey),
+        _ => None,
+    }
+}
+
+/// A `u64` count or offset as the `BIGINT` PostgreSQL expects (saturating; real values are
+/// far below the limit).
+pub(crate) fn to_bigint(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_names_map_to_fields() {
+        assert_eq!(
+            unique_field("customers_program_ext_id"),
+            Some(UniqueField::CustomerId)
+        );
+        assert_eq!(
+            unique_field("customers_program_key"),
+            Some(UniqueField::CustomerKey)
+        );
+        assert_eq!(
+            unique_field("customers_program_email"),
+            Some(UniqueField::CustomerEmail)
+        );
+        assert_eq!(
+            unique_field("programs_public_id"),
+            Some(UniqueField::ProgramPublicId)
+        );
+        assert_eq!(unique_field("api_keys_key_hash"), Some(UniqueField::ApiKey));
+        assert_eq!(unique_field("programs_pkey"), None);
+    }
+
+    #[test]
+    fn other_errors_are_backend_errors() {
+        assert!(matches!(
+            db_error(sqlx::Error::RowNotFound),
+            StoreError::Backend(_)
+        ));
+    }
+}

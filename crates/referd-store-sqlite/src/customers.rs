@@ -62,6 +62,44 @@ fn conflicting_field(
     ))
 }
 
+/// A live customer whose `column` equals `value`, with its count and its referrer.
+fn find_view(
+    conn: &Connection,
+    program: ProgramRowId,
+    column: &str,
+    value: Value,
+) -> StoreResult<Option<CustomerView>> {
+    let sql = format!(
+        "SELECT {}, {}, {}, {}
+         FROM customers c LEFT JOIN customers r ON r.row_id = c.referrer_row_id
+         WHERE c.program_id = ?1 AND {column} = ?2 AND c.deleted_at IS NULL",
+        customer_columns("c"),
+        referral_count_sql("c"),
+        customer_columns("r"),
+        referral_count_sql("r"),
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    stmt.query_row(params![program.0, value], |row| {
+        let n = CUSTOMER_COLUMN_COUNT;
+        let customer = customer_at(row, 0)?;
+        let referrals_count = row.get::<_, i64>(n)?.unsigned_abs();
+        let referrer = match row.get::<_, Option<i64>>(n + 1)? {
+            None => None,
+            Some(_) => Some(Box::new(ReferrerView {
+                customer: customer_at(row, n + 1)?,
+                referrals_count: row.get::<_, i64>(2 * n + 1)?.unsigned_abs(),
+            })),
+        };
+        Ok(CustomerView {
+            customer,
+            referrals_count,
+            referrer,
+        })
+    })
+    .optional()
+    .map_err(backend)
+}
+
 fn select_customer(conn: &Connection, program: i64, row_id: i64) -> StoreResult<Customer> {
     conn.prepare_cached(&format!(
         "SELECT {} FROM customers c WHERE c.program_id = ?1 AND c.row_id = ?2",
@@ -132,55 +170,25 @@ impl CustomerStore for SqliteStore {
         program: ProgramRowId,
         lookup: &CustomerLookup,
     ) -> StoreResult<Option<CustomerView>> {
-        let (condition, a, b): (&str, Value, Value) = match lookup {
-            CustomerLookup::Row(r) => ("c.row_id = ?2", r.0.into(), Value::Null),
-            CustomerLookup::Id(s) => ("c.ext_id = ?2", s.clone().into(), Value::Null),
-            CustomerLookup::Key(s) => ("c.key = ?2", s.clone().into(), Value::Null),
-            CustomerLookup::Email(s) => ("c.email = ?2", s.clone().into(), Value::Null),
-            CustomerLookup::AnyIdentifier(s) => (
-                "(c.ext_id = ?2 OR c.key = ?2 OR c.email = ?3)
-                 ORDER BY CASE WHEN c.ext_id = ?2 THEN 0 WHEN c.key = ?2 THEN 1 ELSE 2 END
-                 LIMIT 1",
-                s.clone().into(),
-                s.to_lowercase().into(),
-            ),
-        };
-        let sql = format!(
-            "SELECT {}, {}, {}, {}
-             FROM customers c LEFT JOIN customers r ON r.row_id = c.referrer_row_id
-             WHERE c.program_id = ?1 AND c.deleted_at IS NULL AND {condition}",
-            customer_columns("c"),
-            referral_count_sql("c"),
-            customer_columns("r"),
-            referral_count_sql("r"),
-        );
-        self.readers.with(|conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-            // ?3 only exists in the AnyIdentifier form.
-            let params: Vec<Value> = if stmt.parameter_count() == 3 {
-                vec![program.0.into(), a, b]
-            } else {
-                vec![program.0.into(), a]
-            };
-            stmt.query_row(params_from_iter(params), |row| {
-                let n = CUSTOMER_COLUMN_COUNT;
-                let customer = customer_at(row, 0)?;
-                let referrals_count = row.get::<_, i64>(n)?.unsigned_abs();
-                let referrer = match row.get::<_, Option<i64>>(n + 1)? {
-                    None => None,
-                    Some(_) => Some(Box::new(ReferrerView {
-                        customer: customer_at(row, n + 1)?,
-                        referrals_count: row.get::<_, i64>(2 * n + 1)?.unsigned_abs(),
-                    })),
-                };
-                Ok(CustomerView {
-                    customer,
-                    referrals_count,
-                    referrer,
-                })
-            })
-            .optional()
-            .map_err(backend)
+        self.readers.with(|conn| match lookup {
+            CustomerLookup::Row(r) => find_view(conn, program, "c.row_id", r.0.into()),
+            CustomerLookup::Id(s) => find_view(conn, program, "c.ext_id", s.clone().into()),
+            CustomerLookup::Key(s) => find_view(conn, program, "c.key", s.clone().into()),
+            CustomerLookup::Email(s) => find_view(conn, program, "c.email", s.clone().into()),
+            // Three exact lookups in order, each on its unique index: an `OR` with an
+            // `ORDER BY CASE` made SQLite scan the program's customers instead.
+            CustomerLookup::AnyIdentifier(s) => {
+                if let Some(v) = find_view(conn, program, "c.ext_id", s.clone().into())? {
+                    return Ok(Some(v));
+                }
+                if let Some(v) = find_view(conn, program, "c.key", s.clone().into())? {
+                    return Ok(Some(v));
+                }
+                if s.contains('@') {
+                    return find_view(conn, program, "c.email", s.to_lowercase().into());
+                }
+                Ok(None)
+            }
         })
     }
 
