@@ -62,23 +62,43 @@ fn conflicting_field(
     ))
 }
 
-/// A live customer whose `column` equals `value`, with its count and its referrer.
+/// The columns a customer can be looked up by.
+#[derive(Clone, Copy)]
+enum By {
+    Row,
+    ExtId,
+    Key,
+    Email,
+}
+
+/// The lookup statement for each [`By`], built once: it is on every read's path, and
+/// `prepare_cached` finds it by hashing the text.
+fn find_view_sql(by: By) -> &'static str {
+    static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
+        ["c.row_id", "c.ext_id", "c.key", "c.email"].map(|column| {
+            format!(
+                "SELECT {}, {}, {}, {}
+                 FROM customers c LEFT JOIN customers r ON r.row_id = c.referrer_row_id
+                 WHERE c.program_id = ?1 AND {column} = ?2 AND c.deleted_at IS NULL",
+                customer_columns("c"),
+                referral_count_sql("c"),
+                customer_columns("r"),
+                referral_count_sql("r"),
+            )
+        })
+    });
+    &SQL[by as usize]
+}
+
+/// A live customer matching `value` by `by`, with its count and its referrer.
 fn find_view(
     conn: &Connection,
     program: ProgramRowId,
-    column: &str,
+    by: By,
     value: Value,
 ) -> StoreResult<Option<CustomerView>> {
-    let sql = format!(
-        "SELECT {}, {}, {}, {}
-         FROM customers c LEFT JOIN customers r ON r.row_id = c.referrer_row_id
-         WHERE c.program_id = ?1 AND {column} = ?2 AND c.deleted_at IS NULL",
-        customer_columns("c"),
-        referral_count_sql("c"),
-        customer_columns("r"),
-        referral_count_sql("r"),
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    let sql = find_view_sql(by);
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
     stmt.query_row(params![program.0, value], |row| {
         let n = CUSTOMER_COLUMN_COUNT;
         let customer = customer_at(row, 0)?;
@@ -171,21 +191,21 @@ impl CustomerStore for SqliteStore {
         lookup: &CustomerLookup,
     ) -> StoreResult<Option<CustomerView>> {
         self.readers.with(|conn| match lookup {
-            CustomerLookup::Row(r) => find_view(conn, program, "c.row_id", r.0.into()),
-            CustomerLookup::Id(s) => find_view(conn, program, "c.ext_id", s.clone().into()),
-            CustomerLookup::Key(s) => find_view(conn, program, "c.key", s.clone().into()),
-            CustomerLookup::Email(s) => find_view(conn, program, "c.email", s.clone().into()),
+            CustomerLookup::Row(r) => find_view(conn, program, By::Row, r.0.into()),
+            CustomerLookup::Id(s) => find_view(conn, program, By::ExtId, s.clone().into()),
+            CustomerLookup::Key(s) => find_view(conn, program, By::Key, s.clone().into()),
+            CustomerLookup::Email(s) => find_view(conn, program, By::Email, s.clone().into()),
             // Three exact lookups in order, each on its unique index: an `OR` with an
             // `ORDER BY CASE` made SQLite scan the program's customers instead.
             CustomerLookup::AnyIdentifier(s) => {
-                if let Some(v) = find_view(conn, program, "c.ext_id", s.clone().into())? {
+                if let Some(v) = find_view(conn, program, By::ExtId, s.clone().into())? {
                     return Ok(Some(v));
                 }
-                if let Some(v) = find_view(conn, program, "c.key", s.clone().into())? {
+                if let Some(v) = find_view(conn, program, By::Key, s.clone().into())? {
                     return Ok(Some(v));
                 }
                 if s.contains('@') {
-                    return find_view(conn, program, "c.email", s.to_lowercase().into());
+                    return find_view(conn, program, By::Email, s.to_lowercase().into());
                 }
                 Ok(None)
             }

@@ -10,6 +10,7 @@
 //!   for the writer and always see every write that has been answered.
 
 mod customers;
+mod key_cache;
 mod migrate;
 mod programs;
 mod readers;
@@ -34,6 +35,7 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
+    keys: key_cache::KeyCache,
     path: PathBuf,
 }
 
@@ -74,6 +76,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Writer::start(conn)?,
             readers: Readers::new(path.clone()),
+            keys: key_cache::KeyCache::default(),
             path,
         })
     }

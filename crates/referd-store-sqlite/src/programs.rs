@@ -118,7 +118,10 @@ impl ProgramStore for SqliteStore {
         key: ApiKeySelector,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        self.writer
+        // Whatever happens below, no cached answer may outlive a revocation made here.
+        self.keys.clear();
+        let revoked = self
+            .writer
             .run(move |conn| {
                 let (id, hash) = match key {
                     ApiKeySelector::Id(id) => (Some(id), None),
@@ -135,18 +138,29 @@ impl ProgramStore for SqliteStore {
                     .map_err(backend)?;
                 Ok(changed == 1)
             })
-            .await
+            .await;
+        self.keys.clear();
+        revoked
     }
 
     async fn program_for_key(&self, key_hash: &str) -> StoreResult<Option<Program>> {
-        self.readers.with(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {PROGRAM_COLUMNS} FROM api_keys k JOIN programs p ON p.id = k.program_id
-                 WHERE k.key_hash = ?1 AND k.revoked_at IS NULL"
-            ))
+        if let Some(program) = self.keys.get(key_hash) {
+            return Ok(Some(program));
+        }
+        let found = self.readers.with(|conn| {
+            // A constant statement: this runs on every authenticated request.
+            conn.prepare_cached(
+                "SELECT p.id, p.public_id, p.program_type, p.name, p.website, p.created_at, p.updated_at
+                 FROM api_keys k JOIN programs p ON p.id = k.program_id
+                 WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+            )
             .and_then(|mut s| s.query_row([key_hash], program).optional())
             .map_err(backend)
-        })
+        })?;
+        if let Some(p) = &found {
+            self.keys.put(key_hash, p);
+        }
+        Ok(found)
     }
 
     async fn referral_counts(

@@ -42,24 +42,15 @@ where
 {
     fn execute(&mut self, tx: &mut Transaction<'_>) {
         let Some(work) = self.work.take() else { return };
-        let result = match tx.savepoint() {
-            Err(e) => Err(StoreError::Backend(e.to_string())),
-            Ok(mut sp) => {
-                // A panicking job must not take the writer (and every later write) down.
-                let outcome = catch_unwind(AssertUnwindSafe(|| work(&sp)))
-                    .unwrap_or_else(|_| Err(StoreError::Backend("write job panicked".into())));
-                if outcome.is_ok() {
-                    sp.commit()
-                        .map_err(|e| StoreError::Backend(e.to_string()))
-                        .and(outcome)
-                } else {
-                    // Dropping the savepoint rolls back what this job did, and only that.
-                    let _ = sp.rollback();
-                    outcome
-                }
-            }
-        };
-        self.result = Some(result);
+        // SQLite rolls the whole transaction back by itself on some errors (I/O, disk full);
+        // a SAVEPOINT would then silently open a new one. Refuse instead.
+        self.result = Some(if tx.is_autocommit() {
+            Err(StoreError::Backend(
+                "the batch transaction was rolled back".into(),
+            ))
+        } else {
+            in_savepoint(tx, work)
+        });
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &str>) {
@@ -70,6 +61,32 @@ where
         };
         // The caller may have gone away (client disconnected); the write stands regardless.
         let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs `work` inside `SAVEPOINT job`: released when it succeeds, rolled back (only this job's
+/// changes) when it fails or panics. The three statements are prepared once and cached:
+/// `execute_batch` would parse them again for every job on the writer's hot path.
+fn in_savepoint<R>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> StoreResult<R>,
+) -> StoreResult<R> {
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    };
+    run("SAVEPOINT job")?;
+    // A panicking job must not take the writer (and every later write) down.
+    let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Backend("write job panicked".into())));
+    match outcome {
+        Ok(value) => run("RELEASE job").map(|_| value),
+        Err(e) => {
+            // ROLLBACK TO undoes the job's changes; RELEASE then removes the savepoint.
+            let _ = run("ROLLBACK TO job").and_then(|_| run("RELEASE job"));
+            Err(e)
+        }
     }
 }
 
@@ -166,6 +183,15 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn WriteJob>>) {
     };
     for job in batch.iter_mut() {
         job.execute(&mut tx);
+    }
+    if tx.is_autocommit() {
+        // Rolled back under us: none of the batch was written, whatever the jobs returned.
+        let msg = "the batch transaction was rolled back by SQLite";
+        tracing::error!("{msg}");
+        for job in batch.drain(..) {
+            job.finish(Err(msg));
+        }
+        return;
     }
     match tx.commit() {
         Ok(()) => {

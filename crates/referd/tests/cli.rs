@@ -320,6 +320,22 @@ fn serve_logs_its_url_answers_and_stops_on_sigterm() {
         "{response}"
     );
 
+    // Revoking with the CLI while serve runs (another process) takes effect within the
+    // documented second of key caching; poll, with a bound, until it does.
+    one_json(&referd(dir.path(), &["keys", "revoke", &key]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = http_get(&addr, "/v1/test", &key);
+        if response.starts_with("HTTP/1.1 401") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "revoked key still accepted: {response}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
