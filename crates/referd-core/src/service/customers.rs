@@ -134,8 +134,8 @@ pub async fn create(
         attempt += 1;
         let new = NewCustomer {
             program_id: program.id,
-            id: input.id.clone().unwrap_or_else(new_customer_id),
-            key: input.key.clone().unwrap_or_else(new_referral_key),
+            id: input.id.clone().unwrap_or_else(|| new_customer_id(now)),
+            key: input.key.clone().unwrap_or_else(|| new_referral_key(now)),
             email: email.clone(),
             name: input.name.clone(),
             surname: input.surname.clone(),

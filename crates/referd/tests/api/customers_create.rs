@@ -111,7 +111,7 @@ async fn generates_id_and_key_when_absent(app: TestApp) {
     assert!(id.starts_with("cus_") && id.len() > 8, "{id}");
     let link = c["referral_link"].as_str().unwrap();
     let key = link.strip_prefix("https://partnero.com?ref=").unwrap();
-    assert_eq!(key.len(), 10);
+    assert_eq!(key.len(), 12);
     assert!(c["name"].is_null());
     // The generated key resolves the customer too.
     let by_key = app.get(&format!("/v1/customers/{key}")).await.ok();
