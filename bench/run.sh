@@ -227,10 +227,19 @@ parse_wrk() {
         }' "$1"
 }
 
+# settle: write dirty pages out and pause, so a measured run does not share the 2 cores with
+# the kernel flushing what the run before it wrote (a POST run writes hundreds of MB; its
+# writeback measurably slowed the GET run after it).
+settle() {
+    sync
+    sleep "${SETTLE_SECONDS:-3}"
+}
+
 # run_wrk CONFIG ROUND SCRIPT URL SCRIPT_ARGS...: one measured wrk run.
 run_wrk() {
     local config=$1 round=$2 script=$3 url=$4 file parsed
     shift 4
+    settle
     file="$RAW/$config-r$round.txt"
     log "round $round: $config ($DURATION)"
     record wrk "${WRK_ARGS[@]}" -s "$script" "$url" -- "$@"
@@ -444,6 +453,7 @@ CREATE UNIQUE INDEX pgbench_customers_program_key    ON pgbench_customers (progr
 CREATE UNIQUE INDEX pgbench_customers_program_email  ON pgbench_customers (program_id, email);
 CHECKPOINT;
 SQL
+    settle
     log "round $round: pgbench-insert (${DURATION_SECONDS}s)"
     record pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_insert.sql" "$PG_DB"
     run_child "$file" pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_insert.sql" "$PG_DB" ||
@@ -453,6 +463,21 @@ SQL
     [[ -n "$tps" ]] || die "no tps in $file"
     # pgbench gives no percentiles: the average latency goes in the p50 column.
     printf 'pgbench-insert\t%s\t%s\t%s\tNA\t0\t0\n' "$round" "$tps" "${lat:-NA}" >>"$TSV"
+    log "  -> tps $tps, latency average ${lat:-?} ms"
+
+    # Reads: what PostgreSQL alone serves for an indexed single-row SELECT (context for the
+    # PostgreSQL GET figure; the table now holds the rows the insert run wrote).
+    file="$RAW/pgbench-select-r$round.txt"
+    "${PSQL[@]}" -d "$PG_DB" -c "ANALYZE pgbench_customers" >&2
+    settle
+    log "round $round: pgbench-select (${DURATION_SECONDS}s)"
+    record pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_select.sql" "$PG_DB"
+    run_child "$file" pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_select.sql" "$PG_DB" ||
+        die "pgbench failed; see $file"
+    tps=$(awk '$1 == "tps" { print $3 + 0; exit }' "$file")
+    lat=$(awk '/^latency average/ { print $4 + 0; exit }' "$file")
+    [[ -n "$tps" ]] || die "no tps in $file"
+    printf 'pgbench-select\t%s\t%s\t%s\tNA\t0\t0\n' "$round" "$tps" "${lat:-NA}" >>"$TSV"
     log "  -> tps $tps, latency average ${lat:-?} ms"
 }
 
@@ -497,7 +522,7 @@ at_least() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || a == "") print "n
 at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || a == "") print "n/a"; else if (a + 0 <= b + 0) print "yes"; else print "**no**" }'; }
 
 declare -A RPS P50 P99 ERRS
-CONFIGS=(nginx-post sqlite-post postgres-post pgbench-insert nginx-get sqlite-get postgres-get)
+CONFIGS=(nginx-post sqlite-post postgres-post pgbench-insert nginx-get sqlite-get postgres-get pgbench-select)
 for c in "${CONFIGS[@]}"; do
     row=$(median "$c")
     if [[ -z "$row" ]]; then
@@ -519,6 +544,7 @@ describe() {
     nginx-get) echo "nginx canned 200, GET /v1/customers/{id} (ceiling)" ;;
     sqlite-get) echo "referd + SQLite, GET /v1/customers/{id}" ;;
     postgres-get) echo "referd + PostgreSQL, GET /v1/customers/{id}" ;;
+    pgbench-select) echo "pgbench single-row indexed SELECT, tps (PostgreSQL read ceiling)" ;;
     esac
 }
 
@@ -526,6 +552,8 @@ r_sqlite_post=$(ratio "${RPS[sqlite-post]}" "${RPS[nginx-post]}")
 r_pg_post=$(ratio "${RPS[postgres-post]}" "${RPS[pgbench-insert]}")
 r_sqlite_get=$(ratio "${RPS[sqlite-get]}" "${RPS[nginx-get]}")
 r_pg_get=$(ratio "${RPS[postgres-get]}" "${RPS[nginx-get]}")
+r_pg_get_db=$(ratio "${RPS[postgres-get]}" "${RPS[pgbench-select]}")
+r_pgbench_select=$(ratio "${RPS[pgbench-select]}" "${RPS[nginx-get]}")
 sqlite_post_ok=$(at_least "$r_sqlite_post" 0.30)
 sqlite_p99_ok=$(at_most "${P99[sqlite-post]:-NA}" 10)
 
@@ -563,7 +591,7 @@ pg_settings=$("${PSQL[@]}" -d postgres -Atc "SELECT string_agg(name || '=' || se
     for c in "${CONFIGS[@]}"; do
         [[ -n "${RPS[$c]}" ]] || continue
         p50=${P50[$c]} p99=${P99[$c]}
-        if [[ "$c" == pgbench-insert ]]; then
+        if [[ "$c" == pgbench-* ]]; then
             p50="avg ${p50}" p99="–"
         fi
         printf '| %s | %s | %s | %s | %s | %s |\n' "$(describe "$c")" "${RPS[$c]}" "$p50" "$p99" "$(all_rounds "$c")" "${ERRS[$c]}"
@@ -578,6 +606,8 @@ pg_settings=$("${PSQL[@]}" -d postgres -Atc "SELECT string_agg(name || '=' || se
     echo "| PostgreSQL POST / pgbench INSERT tps | $r_pg_post | ≥ 1.0 | $(at_least "$r_pg_post" 1.0) |"
     echo "| SQLite GET / nginx GET | $r_sqlite_get | ≥ 0.5 | $(at_least "$r_sqlite_get" 0.5) |"
     echo "| PostgreSQL GET / nginx GET | $r_pg_get | ≥ 0.5 | $(at_least "$r_pg_get" 0.5) |"
+    echo "| (context) pgbench SELECT tps / nginx GET | $r_pgbench_select | – | – |"
+    echo "| (context) PostgreSQL GET / pgbench SELECT tps | $r_pg_get_db | – | – |"
     echo
     echo "A run with non-2xx or socket errors against referd is not a valid measurement."
     echo

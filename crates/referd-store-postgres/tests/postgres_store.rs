@@ -61,8 +61,8 @@ async fn new_program(store: &PostgresStore) -> Program {
 fn customer(program: &Program, email: &str) -> NewCustomer {
     NewCustomer {
         program_id: program.id,
-        id: new_customer_id(),
-        key: new_referral_key(),
+        id: new_customer_id(now()),
+        key: new_referral_key(now()),
         email: Some(email.to_string()),
         name: Some("Ada".into()),
         surname: Some("Lovelace".into()),

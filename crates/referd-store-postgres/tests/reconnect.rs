@@ -48,8 +48,8 @@ async fn recovers_from_terminated_connections() {
         .expect("program");
     let customer = || NewCustomer {
         program_id: program.id,
-        id: new_customer_id(),
-        key: new_referral_key(),
+        id: new_customer_id(SystemClock.now()),
+        key: new_referral_key(SystemClock.now()),
         email: None,
         name: None,
         surname: None,
