@@ -9,8 +9,8 @@
 # variant; the PostgreSQL variants run when REFERD_TEST_POSTGRES_URL is set and
 # skip themselves otherwise. This script finds a PostgreSQL, in this order:
 #   a. REFERD_TEST_POSTGRES_URL already set (non-empty): used as is;
-#   b. a server answering at 127.0.0.1:5432: database `referd_test` on it
-#      (user postgres, trust auth), dropped and created afresh for this run;
+#   b. a server answering at 127.0.0.1:5432 that lets user postgres in without a
+#      password: database `referd_test` on it, dropped and created afresh for this run;
 #   c. initdb + pg_ctl available: a throwaway cluster on 127.0.0.1 in a temp
 #      dir, stopped and removed when this script exits;
 #   d. none of these: a loud warning, SQLite only.
@@ -61,9 +61,9 @@ find_pg_tool() {
 # current migrations and no rows left by an earlier run.
 ensure_database() {
     local psql=$1 port=$2
-    "$psql" -X -q -h "$PG_HOST" -p "$port" -U postgres -d postgres \
+    "$psql" -X -q -w -h "$PG_HOST" -p "$port" -U postgres -d postgres \
         -c "DROP DATABASE IF EXISTS $PG_TEST_DB WITH (FORCE)" >/dev/null 2>&1 || return 1
-    "$psql" -X -q -h "$PG_HOST" -p "$port" -U postgres -d postgres \
+    "$psql" -X -q -w -h "$PG_HOST" -p "$port" -U postgres -d postgres \
         -c "CREATE DATABASE $PG_TEST_DB" >/dev/null 2>&1
 }
 
@@ -153,9 +153,11 @@ start_tmp_cluster() {
         return 1
     fi
 
-    if [[ -n "$psql" ]]; then
-        "$psql" -X -q -h "$PG_HOST" -p "$TMP_CLUSTER_PORT" -U postgres -d postgres \
-            -c "CREATE DATABASE $PG_TEST_DB" >/dev/null 2>&1 || true
+    # The fresh cluster's own `postgres` database serves when psql cannot make ours.
+    TMP_CLUSTER_DB=postgres
+    if [[ -n "$psql" ]] && "$psql" -X -q -w -h "$PG_HOST" -p "$TMP_CLUSTER_PORT" -U postgres \
+        -d postgres -c "CREATE DATABASE $PG_TEST_DB" >/dev/null 2>&1; then
+        TMP_CLUSTER_DB=$PG_TEST_DB
     fi
     return 0
 }
@@ -174,23 +176,16 @@ if [[ -n "${REFERD_TEST_POSTGRES_URL:-}" ]]; then
     # (a) given by the caller.
     pg_url=$REFERD_TEST_POSTGRES_URL
     pg_where="REFERD_TEST_POSTGRES_URL from the environment"
-elif pg_answers 5432; then
-    # (b) the machine's server.
-    if psql_bin=$(find_pg_tool psql); then
-        if ensure_database "$psql_bin" 5432; then
-            pg_url="postgres://postgres@$PG_HOST:5432/$PG_TEST_DB"
-        else
-            log "could not create database $PG_TEST_DB at $PG_HOST:5432; falling back to database postgres"
-            pg_url="postgres://postgres@$PG_HOST:5432/postgres"
-        fi
-    else
-        log "psql not found; falling back to database postgres at $PG_HOST:5432"
-        pg_url="postgres://postgres@$PG_HOST:5432/postgres"
-    fi
+elif pg_answers 5432 && psql_bin=$(find_pg_tool psql) &&
+    "$psql_bin" -X -q -w -h "$PG_HOST" -p 5432 -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1 &&
+    ensure_database "$psql_bin" 5432; then
+    # (b) the machine's server, if we can log in without a password (trust auth) and make
+    # our own database on it; otherwise (c) or (d) below.
+    pg_url="postgres://postgres@$PG_HOST:5432/$PG_TEST_DB"
     pg_where="server at $PG_HOST:5432"
 elif start_tmp_cluster; then
     # (c) a throwaway cluster, removed on exit.
-    pg_url="postgres://postgres@$PG_HOST:$TMP_CLUSTER_PORT/$PG_TEST_DB"
+    pg_url="postgres://postgres@$PG_HOST:$TMP_CLUSTER_PORT/$TMP_CLUSTER_DB"
     pg_where="throwaway cluster in $TMP_CLUSTER_DIR"
 else
     # (d) nothing: say so loudly.

@@ -19,10 +19,17 @@ impl Timestamp {
         self.0
     }
 
-    /// `2025-05-09T17:42:13.000000Z`: six fractional digits and a `Z`, as Partnero answers.
+    /// `2025-05-09T17:42:13.123456Z`: six fractional digits and a `Z`.
     pub fn to_rfc3339_micros(self) -> String {
         self.to_datetime()
             .to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    /// `2025-05-09T17:42:13.000000Z`: Laravel's serialisation of a second-precision column,
+    /// exactly as Partnero answers (the fraction is always zeros). Stored times keep their
+    /// microseconds; only the wire drops them.
+    pub fn to_laravel(self) -> String {
+        Self(self.0 - self.0.rem_euclid(1_000_000)).to_rfc3339_micros()
     }
 
     /// `2025-05-09`, the date-only form Partnero uses for program `created_at`.
@@ -66,5 +73,6 @@ mod tests {
         assert_eq!(t.to_date(), "2025-05-09");
         let t = Timestamp::from_micros(1_746_812_533_123_456);
         assert_eq!(t.to_rfc3339_micros(), "2025-05-09T17:42:13.123456Z");
+        assert_eq!(t.to_laravel(), "2025-05-09T17:42:13.000000Z");
     }
 }

@@ -50,7 +50,7 @@ pub const MAX_STRING_LEN: usize = 255;
 /// test of an address is mail reaching it.
 pub fn parse_email(raw: &str) -> Option<String> {
     let email = raw.trim().to_lowercase();
-    if email.len() > MAX_STRING_LEN || email.chars().any(char::is_whitespace) {
+    if email.len() > MAX_STRING_LEN || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
     }
     let (local, domain) = email.split_once('@')?;
@@ -91,12 +91,31 @@ pub fn check_identifier(errors: &mut FieldErrors, field: &str, value: &str) {
     }
 }
 
-/// Free text (names) is at most 255 characters.
+/// Free text (names) is at most 255 characters, with no NUL (PostgreSQL cannot store it,
+/// and SQLite must not accept what PostgreSQL refuses).
 pub fn check_text(errors: &mut FieldErrors, field: &str, value: &str) {
     if value.chars().count() > MAX_STRING_LEN {
         errors.add(
             field,
             format!("The {field} field must not be greater than {MAX_STRING_LEN} characters."),
+        );
+    } else if value.contains('\0') {
+        errors.add(
+            field,
+            format!("The {field} field must not contain NUL characters."),
+        );
+    }
+}
+
+/// A public referral key goes into URLs (`?ref=KEY`) and cookies unencoded, so it may only
+/// hold letters, digits and `-_.~` (RFC 3986's unreserved characters), 1–255 of them.
+pub fn check_referral_key(errors: &mut FieldErrors, field: &str, value: &str) {
+    check_identifier(errors, field, value);
+    let unreserved = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
+    if !value.is_empty() && !value.chars().all(unreserved) {
+        errors.add(
+            field,
+            format!("The {field} field may only contain letters, digits, '-', '_', '.' and '~'."),
         );
     }
 }
@@ -143,6 +162,24 @@ mod tests {
             check_identifier(&mut e, "id", bad);
             assert!(!e.is_empty(), "{bad}");
         }
+    }
+
+    #[test]
+    fn referral_keys_are_url_safe() {
+        for ok in ["ref_123", "A-b.c~d"] {
+            let mut e = FieldErrors::new();
+            check_referral_key(&mut e, "key", ok);
+            assert!(e.is_empty(), "{ok}");
+        }
+        for bad in ["a&b", "a=b", "a+b", "a%20", "ключ", "a b"] {
+            let mut e = FieldErrors::new();
+            check_referral_key(&mut e, "key", bad);
+            assert!(!e.is_empty(), "{bad}");
+        }
+        let mut e = FieldErrors::new();
+        check_text(&mut e, "name", "a\0b");
+        assert!(!e.is_empty());
+        assert_eq!(parse_email("a\u{0}@x.co"), None);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use referd_core::store::UniqueField;
 use referd_core::{Store, StoreError, StoreResult};
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::keys::KeyReader;
 use crate::writer::Writer;
@@ -44,6 +44,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// reads, small enough for a default `max_connections = 100` server shared by a few referd
 /// processes.
 const MAX_CONNECTIONS: u32 = 16;
+/// Longest any one statement may run (`statement_timeout`, set on every connection).
+const STATEMENT_TIMEOUT: &str = "30s";
 /// How long a query waits for a free connection before failing as a backend error.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pooled connection idle for longer than this is pinged before use.
@@ -61,6 +63,12 @@ impl PostgresStore {
     /// is unreachable, and starts the customer writer and the API-key reader. Must be called
     /// inside a tokio runtime.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        // A stuck statement fails after STATEMENT_TIMEOUT instead of holding its request (or
+        // the writer's batch) forever.
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()
+            .map_err(db_error)?
+            .options([("statement_timeout", STATEMENT_TIMEOUT)]);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -76,7 +84,7 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(db_error)?;
         let writer = Writer::spawn(pool.clone());

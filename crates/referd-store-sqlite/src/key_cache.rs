@@ -21,29 +21,53 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    entries: Mutex<HashMap<String, (Program, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (Program, Instant)>,
+    /// Bumped by every [`KeyCache::clear`]: an answer read before a clear must not be put
+    /// back after it (it may predate a revocation).
+    generation: u64,
 }
 
 impl KeyCache {
+    /// The generation to pass to [`KeyCache::put`]; take it before reading the database.
+    pub(crate) fn generation(&self) -> u64 {
+        self.entries
+            .lock()
+            .map(|e| e.generation)
+            .unwrap_or(u64::MAX)
+    }
+
     pub(crate) fn get(&self, key_hash: &str) -> Option<Program> {
         let entries = self.entries.lock().ok()?;
-        let (program, at) = entries.get(key_hash)?;
+        let (program, at) = entries.map.get(key_hash)?;
         (at.elapsed() < TTL).then(|| program.clone())
     }
 
-    pub(crate) fn put(&self, key_hash: &str, program: &Program) {
+    /// Remembers an answer read from the database, unless the cache was cleared since
+    /// `generation` was taken.
+    pub(crate) fn put(&self, key_hash: &str, program: &Program, generation: u64) {
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            if entries.generation != generation {
+                return;
             }
-            entries.insert(key_hash.to_string(), (program.clone(), Instant::now()));
+            if entries.map.len() >= MAX_ENTRIES {
+                entries.map.clear();
+            }
+            entries
+                .map
+                .insert(key_hash.to_string(), (program.clone(), Instant::now()));
         }
     }
 
     /// Forgets everything (a key was revoked or a program changed in this process).
     pub(crate) fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            entries.map.clear();
+            entries.generation += 1;
         }
     }
 }
@@ -71,18 +95,27 @@ mod tests {
     fn remembers_until_cleared() {
         let cache = KeyCache::default();
         assert!(cache.get("h").is_none());
-        cache.put("h", &program());
+        cache.put("h", &program(), cache.generation());
         assert_eq!(cache.get("h"), Some(program()));
         cache.clear();
         assert!(cache.get("h").is_none());
     }
 
     #[test]
+    fn an_answer_read_before_a_clear_is_not_kept() {
+        let cache = KeyCache::default();
+        let generation = cache.generation();
+        cache.clear(); // a revocation lands while the lookup is reading
+        cache.put("h", &program(), generation);
+        assert!(cache.get("h").is_none());
+    }
+
+    #[test]
     fn entries_expire() {
         let cache = KeyCache::default();
-        cache.put("h", &program());
+        cache.put("h", &program(), cache.generation());
         if let Ok(mut e) = cache.entries.lock() {
-            e.get_mut("h").unwrap().1 = Instant::now() - TTL - Duration::from_millis(1);
+            e.map.get_mut("h").unwrap().1 = Instant::now() - TTL - Duration::from_millis(1);
         }
         assert!(cache.get("h").is_none());
     }

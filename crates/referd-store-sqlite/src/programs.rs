@@ -147,6 +147,7 @@ impl ProgramStore for SqliteStore {
         if let Some(program) = self.keys.get(key_hash) {
             return Ok(Some(program));
         }
+        let generation = self.keys.generation();
         let found = self.readers.with(|conn| {
             // A constant statement: this runs on every authenticated request.
             conn.prepare_cached(
@@ -158,7 +159,7 @@ impl ProgramStore for SqliteStore {
             .map_err(backend)
         })?;
         if let Some(p) = &found {
-            self.keys.put(key_hash, p);
+            self.keys.put(key_hash, p, generation);
         }
         Ok(found)
     }

@@ -5,7 +5,8 @@
 //! - JSON and `application/x-www-form-urlencoded` bodies are read (a body starting with `{`
 //!   or `[` is JSON whatever its Content-Type);
 //! - nested names may be written `partner.key`, `partner[key]` or `partner_key`;
-//! - a JSON `null` is "not provided".
+//! - a JSON `null` and an empty string are "not provided";
+//! - text containing a NUL character is refused (PostgreSQL cannot store it).
 //!
 //! Typed getters report wrong types as 422 field errors, never as a panic or a 500.
 
@@ -19,6 +20,11 @@ use crate::error::ApiError;
 /// Largest request body accepted: 1 MiB, far above any real Partnero request.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Deepest nesting a parameter name may spell (`a[b][c]`, `a.b.c`). Real clients use two
+/// levels; the limit keeps a hostile name from building (and recursing through) a value
+/// hundreds of thousands of levels deep.
+const MAX_NAME_DEPTH: usize = 8;
+
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     map: Map<String, Value>,
@@ -30,7 +36,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let mut map = Map::new();
         if let Some(query) = req.uri().query() {
-            insert_pairs(&mut map, form_urlencoded::parse(query.as_bytes()));
+            insert_pairs(&mut map, form_urlencoded::parse(query.as_bytes()))?;
         }
         let declared_len = req
             .headers()
@@ -56,10 +62,10 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .is_some_and(|b| *b == b'{' || *b == b'[');
         let body = if is_form && !looks_like_json {
             let mut m = Map::new();
-            insert_pairs(&mut m, form_urlencoded::parse(&bytes));
+            insert_pairs(&mut m, form_urlencoded::parse(&bytes))?;
             m
         } else {
-            parse_json_body(&bytes)?
+            expand_flat_keys(parse_json_body(&bytes)?)?
         };
         for (k, v) in body {
             merge(&mut map, k, v);
@@ -104,14 +110,47 @@ fn merge(into: &mut Map<String, Value>, key: String, value: Value) {
 fn insert_pairs<'a>(
     map: &mut Map<String, Value>,
     pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
-) {
+) -> Result<(), ApiError> {
     for (name, value) in pairs {
-        let segments = split_name(&name);
+        let segments = checked_segments(&name)?;
         if segments.is_empty() {
             continue;
         }
         insert_path(map, &segments, Value::String(value.into_owned()));
     }
+    Ok(())
+}
+
+fn checked_segments(name: &str) -> Result<Vec<String>, ApiError> {
+    // Count separators before splitting, so a hostile name costs nothing to refuse.
+    let depth = name.matches('.').count() + name.matches('[').count();
+    if depth >= MAX_NAME_DEPTH {
+        return Err(ApiError::BadRequest(format!(
+            "Parameter names may nest at most {MAX_NAME_DEPTH} levels deep."
+        )));
+    }
+    Ok(split_name(name))
+}
+
+/// Top-level JSON keys written `a.b` or `a[b]` become nested values, exactly as in a query
+/// string, so `{"referring_customer[id]": "x"}` and `{"update.name": "y"}` mean what they say.
+fn expand_flat_keys(body: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut out = Map::new();
+    for (key, value) in body {
+        if key.contains('.') || key.contains('[') {
+            let segments = checked_segments(&key)?;
+            if !segments.is_empty() {
+                let mut nested = Map::new();
+                insert_path(&mut nested, &segments, value);
+                for (k, v) in nested {
+                    merge(&mut out, k, v);
+                }
+            }
+        } else {
+            merge(&mut out, key, value);
+        }
+    }
+    Ok(out)
 }
 
 /// `partner[key]` → [partner, key]; `partner.key` → [partner, key]; `tags[]` → [tags, ""].
@@ -191,7 +230,9 @@ impl Params {
                 .get(&path.join("_"))
                 .or_else(|| self.map.get(&path.join(".")))
         });
-        found.filter(|v| !v.is_null())
+        // Null and "" both mean "not provided" (Laravel's ConvertEmptyStringsToNull): an
+        // empty cookie value or an empty form field must not become a lookup of "".
+        found.filter(|v| !v.is_null() && v.as_str() != Some(""))
     }
 
     pub fn contains(&self, path: &[&str]) -> bool {
@@ -209,6 +250,14 @@ impl Params {
     /// A string; numbers are accepted as their decimal text (clients send numeric ids).
     pub fn string(&self, path: &[&str], errors: &mut FieldErrors) -> Option<String> {
         match self.get(path)? {
+            Value::String(s) if s.contains('\0') => {
+                let field = path.join(".");
+                errors.add(
+                    &field,
+                    format!("The {field} field must not contain NUL characters."),
+                );
+                None
+            }
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => {
@@ -256,8 +305,47 @@ mod tests {
 
     fn from_query(q: &str) -> Params {
         let mut map = Map::new();
-        insert_pairs(&mut map, form_urlencoded::parse(q.as_bytes()));
+        insert_pairs(&mut map, form_urlencoded::parse(q.as_bytes())).unwrap();
         Params { map }
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_cheaply() {
+        let mut map = Map::new();
+        let name = format!("a{}", ".b".repeat(500_000));
+        let pairs = vec![(std::borrow::Cow::from(name), std::borrow::Cow::from("v"))];
+        assert!(insert_pairs(&mut map, pairs.into_iter()).is_err());
+        let name = format!("a{}", "[b]".repeat(50));
+        let body: Map<String, Value> = [(name, json!(1))].into_iter().collect();
+        assert!(expand_flat_keys(body).is_err());
+    }
+
+    #[test]
+    fn flat_json_keys_are_expanded() {
+        let body = json!({"referring_customer[id]": "r1", "update.name": "X", "email": "e"});
+        let p = Params {
+            map: expand_flat_keys(body.as_object().unwrap().clone()).unwrap(),
+        };
+        assert_eq!(p.get(&["referring_customer", "id"]), Some(&json!("r1")));
+        assert_eq!(
+            p.object("update").unwrap().get(&["name"]),
+            Some(&json!("X"))
+        );
+    }
+
+    #[test]
+    fn empty_strings_and_nul() {
+        let p = Params::from_map(
+            json!({"a": "", "b": "x\u{0}y"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let mut e = FieldErrors::new();
+        assert_eq!(p.string(&["a"], &mut e), None);
+        assert!(e.is_empty());
+        assert_eq!(p.string(&["b"], &mut e), None);
+        assert!(!e.is_empty());
     }
 
     #[test]
@@ -298,7 +386,7 @@ mod tests {
     #[test]
     fn merge_prefers_body_and_merges_objects() {
         let mut m = Map::new();
-        insert_pairs(&mut m, form_urlencoded::parse(b"limit=5&partner[key]=q"));
+        insert_pairs(&mut m, form_urlencoded::parse(b"limit=5&partner[key]=q")).unwrap();
         merge(&mut m, "limit".into(), json!(10));
         merge(&mut m, "partner".into(), json!({"email": "e@x.co"}));
         let p = Params { map: m };

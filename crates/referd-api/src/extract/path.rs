@@ -14,6 +14,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIdent {
         let Path(ident) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::BadRequest(format!("Invalid path parameter: {e}")))?;
+        // PostgreSQL cannot compare text with NUL in it; no identifier can contain one anyway.
+        if ident.contains('\0') {
+            return Err(ApiError::BadRequest(
+                "Invalid path parameter: NUL character".into(),
+            ));
+        }
         Ok(Self(ident))
     }
 }

@@ -34,9 +34,13 @@ fn customer_input(p: &Params) -> Result<CustomerInput, ApiError> {
         key: p.string(&["referring_customer", "key"], &mut e),
         email: p.string(&["referring_customer", "email"], &mut e),
     };
+    // Given when it names someone, or carries anything at all (a referrer with only a name
+    // is an error, not "no referrer"); `{"key": ""}` (an empty cookie) is not given.
     let referrer_given = referrer != ReferrerRef::default()
-        || p.get(&["referring_customer"])
-            .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+        || p.get(&["referring_customer"]).is_some_and(|v| {
+            v.as_object()
+                .is_some_and(|o| o.values().any(|x| !x.is_null() && x.as_str() != Some("")))
+        });
     let input = CustomerInput {
         id: p.string(&["id"], &mut e),
         key: p.string(&["key"], &mut e),
@@ -328,12 +332,12 @@ pub async fn update_by_body(
     p: Params,
 ) -> ApiResult {
     let (lookup, used) = body_lookup(&p)?;
-    // In the flat body-addressed form, `id` and `key` address the customer; `email` does too
-    // when it was the only identifier given.
-    let skip: &[&str] = if used == "email" {
-        &["id", "key", "email"]
-    } else {
-        &["id", "key"]
+    // In the flat body-addressed form, the field that found the customer is not a change:
+    // found by `id`, a flat `key` or `email` is new; found by `key`, only `email` can change.
+    let skip: &[&str] = match used {
+        "id" => &["id"],
+        "key" => &["id", "key"],
+        _ => &["id", "key", "email"],
     };
     let (patch, prefix) = patch_from(&p, skip)?;
     let view = service::update(

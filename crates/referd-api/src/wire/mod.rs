@@ -51,7 +51,7 @@ pub fn done() -> Response {
     json_response(StatusCode::OK, &serde_json::json!({ "status": 1 }))
 }
 
-/// Laravel's timestamp format: `2025-05-09T17:42:13.000000Z`.
+/// Laravel's timestamp format: `2025-05-09T17:42:13.000000Z` (whole seconds, as Partnero).
 pub fn timestamp(t: referd_core::time::Timestamp) -> String {
-    t.to_rfc3339_micros()
+    t.to_laravel()
 }

@@ -11,7 +11,9 @@ use crate::page::{Page, PageRequest};
 use crate::program::Program;
 use crate::store::{Store, StoreError, UniqueField};
 use crate::time::Timestamp;
-use crate::validate::{FieldErrors, check_identifier, check_text, parse_date, parse_email};
+use crate::validate::{
+    FieldErrors, check_identifier, check_referral_key, check_text, parse_date, parse_email,
+};
 
 /// How many times a create is retried when a *generated* id or key collides.
 const GENERATED_ID_ATTEMPTS: usize = 3;
@@ -95,7 +97,7 @@ pub async fn create(
         check_identifier(&mut errors, "id", id);
     }
     if let Some(key) = &input.key {
-        check_identifier(&mut errors, "key", key);
+        check_referral_key(&mut errors, "key", key);
     }
     let email = match &input.email {
         None => {
@@ -300,7 +302,7 @@ pub async fn referrals(
 pub fn validate_patch(patch: &mut CustomerPatch, prefix: &str) -> CoreResult<()> {
     let mut errors = FieldErrors::new();
     if let Some(key) = &patch.key {
-        check_identifier(&mut errors, &format!("{prefix}key"), key);
+        check_referral_key(&mut errors, &format!("{prefix}key"), key);
     }
     if let Some(raw) = &patch.email {
         patch.email = validate_email(&mut errors, &format!("{prefix}email"), raw);

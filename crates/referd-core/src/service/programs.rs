@@ -29,7 +29,7 @@ pub fn validate_program_fields(name: &str, website: Option<&str>) -> Result<(), 
         let ok = (w.starts_with("https://") || w.starts_with("http://"))
             && w.len() > "https://".len()
             && w.len() <= 250
-            && !w.chars().any(char::is_whitespace);
+            && !w.chars().any(|c| c.is_whitespace() || c.is_control());
         if !ok {
             errors.add("website", "The website format is invalid.");
         }

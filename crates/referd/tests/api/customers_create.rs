@@ -294,24 +294,39 @@ async fn concurrent_duplicates_have_one_winner(app: TestApp) {
     for i in 0..12 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.post(
-                "/v1/customers",
-                json!({"id": format!("race_{i}"), "email": "race@x.test"}),
-            )
-            .await
-            .status
+            let reply = app
+                .post(
+                    "/v1/customers",
+                    json!({"id": format!("race_{i}"), "email": "race@x.test"}),
+                )
+                .await;
+            if reply.status != StatusCode::OK {
+                // The loser is told which field: the email.
+                assert_eq!(
+                    reply.body["errors"],
+                    json!({"email": ["The email has already been taken."]})
+                );
+            }
+            reply.status
         }));
     }
     // Same id, different emails.
     for i in 0..12 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            app.post(
-                "/v1/customers",
-                json!({"id": "race_id", "email": format!("race_{i}@y.test")}),
-            )
-            .await
-            .status
+            let reply = app
+                .post(
+                    "/v1/customers",
+                    json!({"id": "race_id", "email": format!("race_{i}@y.test")}),
+                )
+                .await;
+            if reply.status != StatusCode::OK {
+                assert_eq!(
+                    reply.body["errors"],
+                    json!({"id": ["The id has already been taken."]})
+                );
+            }
+            reply.status
         }));
     }
     let mut statuses = Vec::new();

@@ -27,7 +27,8 @@ async fn update_wrapped_by_path_like_the_seed(app: TestApp) {
     assert_eq!(data["surname"], "Brown updated");
     assert_eq!(data["email"], "alice.brown@partnero.com");
     assert_eq!(data["created_at"], before["data"]["created_at"]);
-    assert!(data["updated_at"].as_str() > before["data"]["updated_at"].as_str());
+    // Whole seconds on the wire, as Partnero: never earlier than before.
+    assert!(data["updated_at"].as_str() >= before["data"]["updated_at"].as_str());
 }
 
 async fn update_flat_by_path(app: TestApp) {
@@ -67,13 +68,34 @@ async fn update_addressed_in_the_body(app: TestApp) {
         .await
         .ok();
     assert_eq!(body["data"]["surname"], "Via key");
-    // Flat and body-addressed: the identifier addresses, the rest changes.
+    // Flat and body-addressed: the identifier addresses, the rest changes (found by id, a
+    // flat key is a new key).
     let body = app
-        .put("/v1/customers", json!({"id":"customer_123","name":"Flat"}))
+        .put(
+            "/v1/customers",
+            json!({"id":"customer_123","name":"Flat","key":"flat_key"}),
+        )
         .await
         .ok();
     assert_eq!(body["data"]["name"], "Flat");
     assert_eq!(body["data"]["id"], "customer_123");
+    assert_eq!(
+        body["data"]["referral_link"],
+        "https://partnero.com?ref=flat_key"
+    );
+    // Found by key, the key stays.
+    let body = app
+        .put(
+            "/v1/customers",
+            json!({"key":"flat_key","email":"moved@x.test"}),
+        )
+        .await
+        .ok();
+    assert_eq!(body["data"]["email"], "moved@x.test");
+    assert_eq!(
+        body["data"]["referral_link"],
+        "https://partnero.com?ref=flat_key"
+    );
     let errors = app
         .put("/v1/customers", json!({"update":{"name":"x"}}))
         .await

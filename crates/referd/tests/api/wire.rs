@@ -139,6 +139,105 @@ async fn malformed_input_is_a_json_4xx(app: TestApp) {
     assert_eq!(list["data"], json!([]));
 }
 
+async fn hostile_input_is_refused_without_harm(app: TestApp) {
+    // Parameter names nested absurdly deep: a 400, not a stack overflow.
+    let deep = format!("a{}", "[b]".repeat(20_000));
+    let reply = app.get(&format!("/v1/customers?{deep}=1")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    let body = format!("a{}=1", ".b".repeat(400_000));
+    let req = raw(
+        &app,
+        Method::GET,
+        "/v1/customers",
+        Some("application/x-www-form-urlencoded"),
+        body,
+    );
+    assert_eq!(app.send(req).await.status, StatusCode::BAD_REQUEST);
+    // NUL characters: a clear 4xx on both backends (PostgreSQL cannot store them).
+    let errors = app
+        .post(
+            "/v1/customers",
+            json!({"email":"n@x.test","name":"a\u{0}b"}),
+        )
+        .await
+        .invalid();
+    assert!(errors["name"].is_array(), "{errors}");
+    let errors = app
+        .post("/v1/customers", json!({"email":"a\u{0}@x.test"}))
+        .await
+        .invalid();
+    assert!(errors["email"].is_array(), "{errors}");
+    let errors = app
+        .post(
+            "/v1/customers",
+            json!({"email":"r@x.test","referring_customer":{"id":"x\u{0}"}}),
+        )
+        .await
+        .invalid();
+    assert!(errors["referring_customer.id"].is_array(), "{errors}");
+    assert!(
+        app.get("/v1/customers/a%00b")
+            .await
+            .status
+            .is_client_error()
+    );
+    assert!(
+        app.get("/v1/customers:search?email=a%00b")
+            .await
+            .status
+            .is_client_error()
+    );
+    // Referral keys go into URLs unencoded: only URL-safe characters.
+    let errors = app
+        .post("/v1/customers", json!({"email":"k@x.test","key":"a&b=c"}))
+        .await
+        .invalid();
+    assert!(errors["key"].is_array(), "{errors}");
+    assert_eq!(app.get("/v1/customers").await.ok()["data"], json!([]));
+}
+
+async fn empty_strings_are_not_provided(app: TestApp) {
+    app.customer(json!({"id":"c1","key":"k1","email":"one@x.test"}))
+        .await;
+    // An empty partnero_referral cookie: the customer is simply not referred.
+    let c = app
+        .customer(
+            json!({"email":"e@x.test","id":"","key":"","name":"","referring_customer":{"key":""}}),
+        )
+        .await;
+    assert!(c["referring_customer"].is_null());
+    assert!(c["id"].as_str().unwrap().starts_with("cus_"));
+    assert!(c["name"].is_null());
+    app.get("/v1/customers?limit=&page=&refer_status=")
+        .await
+        .ok();
+    let found = app.get("/v1/customers:search?id=c1&key=&email=").await.ok();
+    assert_eq!(found["data"][0]["id"], "c1");
+    let errors = app
+        .post("/v1/customers", json!({"email":""}))
+        .await
+        .invalid();
+    assert_eq!(errors, json!({"email": ["The email field is required."]}));
+}
+
+async fn flat_keys_in_json_bodies(app: TestApp) {
+    app.customer(json!({"id":"r1","email":"r@x.test"})).await;
+    let c = app
+        .customer(json!({"email":"b@x.test","id":"b1","referring_customer[id]":"r1","metadata[date_of_birth]":"2001-02-03"}))
+        .await;
+    assert_eq!(c["referring_customer"]["id"], "r1");
+    assert_eq!(c["metadata"]["date_of_birth"], "2001-02-03");
+    let body = app
+        .put(
+            "/v1/customers/b1",
+            json!({"update.name":"Dotted","update[surname]":"Bracketed"}),
+        )
+        .await
+        .ok();
+    assert_eq!(body["data"]["name"], "Dotted");
+    assert_eq!(body["data"]["surname"], "Bracketed");
+}
+
 async fn oversized_bodies_are_refused(app: TestApp) {
     let big = format!(
         "{{\"email\":\"a@x.test\",\"name\":\"{}\"}}",
@@ -192,6 +291,9 @@ async fn timestamps_and_numbers_have_partnero_types(app: TestApp) {
 }
 
 crate::backend_tests!(
+    hostile_input_is_refused_without_harm,
+    empty_strings_are_not_provided,
+    flat_keys_in_json_bodies,
     nested_parameters_in_every_spelling,
     bodies_of_every_kind,
     malformed_input_is_a_json_4xx,
