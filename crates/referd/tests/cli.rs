@@ -336,6 +336,30 @@ fn serve_logs_its_url_answers_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // A request in flight when SIGTERM arrives still completes: send the headers and half
+    // the body, signal, then the rest.
+    let public_id = created["program"]["public_id"].as_str().unwrap();
+    let new_key = one_json(&referd(
+        dir.path(),
+        &["keys", "create", "--program", public_id],
+    ))["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = r#"{"id":"inflight","email":"inflight@x.test"}"#;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/customers HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {new_key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -344,6 +368,16 @@ fn serve_logs_its_url_answers_and_stops_on_sigterm() {
             .unwrap()
             .success()
     );
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "in-flight request: {response}"
+    );
+    assert!(response.contains("\"id\":\"inflight\""), "{response}");
+
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
