@@ -24,6 +24,8 @@ pub fn validate_program_fields(name: &str, website: Option<&str>) -> Result<(), 
             "name",
             "The name field must not be greater than 255 characters.",
         );
+    } else if name.chars().any(char::is_control) {
+        errors.add("name", "The name field must not contain control characters.");
     }
     if let Some(w) = website {
         let ok = (w.starts_with("https://") || w.starts_with("http://"))
@@ -153,5 +155,7 @@ mod tests {
         assert!(validate_program_fields(" ", None).is_err());
         assert!(validate_program_fields("Acme", Some("acme.test")).is_err());
         assert!(validate_program_fields("Acme", Some("https://a b")).is_err());
+        assert!(validate_program_fields("Ac\0me", None).is_err());
+        assert!(validate_program_fields("Acme", Some("https://a\0b")).is_err());
     }
 }
