@@ -25,7 +25,10 @@ pub fn validate_program_fields(name: &str, website: Option<&str>) -> Result<(), 
             "The name field must not be greater than 255 characters.",
         );
     } else if name.chars().any(char::is_control) {
-        errors.add("name", "The name field must not contain control characters.");
+        errors.add(
+            "name",
+            "The name field must not contain control characters.",
+        );
     }
     if let Some(w) = website {
         let ok = (w.starts_with("https://") || w.starts_with("http://"))
