@@ -429,7 +429,7 @@ bench_referd() {
 # -------------------------------------------------------------- pgbench --
 
 bench_pgbench() {
-    local round=$1 file="$RAW/pgbench-insert-r$1.txt" tps lat
+    local round=$1
     if [[ "$("${PSQL[@]}" -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" != 1 ]]; then
         "${PSQL[@]}" -d postgres -c "CREATE DATABASE $PG_DB" >&2
     fi
@@ -453,31 +453,27 @@ CREATE UNIQUE INDEX pgbench_customers_program_key    ON pgbench_customers (progr
 CREATE UNIQUE INDEX pgbench_customers_program_email  ON pgbench_customers (program_id, email);
 CHECKPOINT;
 SQL
-    settle
-    log "round $round: pgbench-insert (${DURATION_SECONDS}s)"
-    record pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_insert.sql" "$PG_DB"
-    run_child "$file" pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_insert.sql" "$PG_DB" ||
-        die "pgbench failed; see $file"
-    tps=$(awk '$1 == "tps" { print $3 + 0; exit }' "$file")
-    lat=$(awk '/^latency average/ { print $4 + 0; exit }' "$file")
-    [[ -n "$tps" ]] || die "no tps in $file"
-    # pgbench gives no percentiles: the average latency goes in the p50 column.
-    printf 'pgbench-insert\t%s\t%s\t%s\tNA\t0\t0\n' "$round" "$tps" "${lat:-NA}" >>"$TSV"
-    log "  -> tps $tps, latency average ${lat:-?} ms"
-
+    run_pgbench pgbench-insert "$round" "$BENCH/pgbench_insert.sql"
     # Reads: what PostgreSQL alone serves for an indexed single-row SELECT (context for the
     # PostgreSQL GET figure; the table now holds the rows the insert run wrote).
-    file="$RAW/pgbench-select-r$round.txt"
     "${PSQL[@]}" -d "$PG_DB" -c "ANALYZE pgbench_customers" >&2
+    run_pgbench pgbench-select "$round" "$BENCH/pgbench_select.sql"
+}
+
+# run_pgbench CONFIG ROUND SCRIPT: one measured pgbench run into the results table. pgbench
+# gives no percentiles: its average latency goes in the p50 column.
+run_pgbench() {
+    local config=$1 round=$2 script=$3 file tps lat
+    file="$RAW/$config-r$round.txt"
     settle
-    log "round $round: pgbench-select (${DURATION_SECONDS}s)"
-    record pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_select.sql" "$PG_DB"
-    run_child "$file" pgbench "${PGBENCH_ARGS[@]}" -f "$BENCH/pgbench_select.sql" "$PG_DB" ||
+    log "round $round: $config (${DURATION_SECONDS}s)"
+    record pgbench "${PGBENCH_ARGS[@]}" -f "$script" "$PG_DB"
+    run_child "$file" pgbench "${PGBENCH_ARGS[@]}" -f "$script" "$PG_DB" ||
         die "pgbench failed; see $file"
     tps=$(awk '$1 == "tps" { print $3 + 0; exit }' "$file")
     lat=$(awk '/^latency average/ { print $4 + 0; exit }' "$file")
     [[ -n "$tps" ]] || die "no tps in $file"
-    printf 'pgbench-select\t%s\t%s\t%s\tNA\t0\t0\n' "$round" "$tps" "${lat:-NA}" >>"$TSV"
+    printf '%s\t%s\t%s\t%s\tNA\t0\t0\n' "$config" "$round" "$tps" "${lat:-NA}" >>"$TSV"
     log "  -> tps $tps, latency average ${lat:-?} ms"
 }
 
