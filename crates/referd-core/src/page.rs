@@ -46,12 +46,4 @@ impl<T> Page<T> {
             request,
         }
     }
-
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            has_more: self.has_more,
-            request: self.request,
-        }
-    }
 }

@@ -36,7 +36,6 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     keys: key_cache::KeyCache,
-    path: PathBuf,
 }
 
 impl SqliteStore {
@@ -80,14 +79,9 @@ impl SqliteStore {
         .map_err(backend)?;
         Ok(Self {
             writer: Writer::start(conn)?,
-            readers: Readers::new(path.clone()),
+            readers: Readers::new(path),
             keys: key_cache::KeyCache::default(),
-            path,
         })
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
     }
 }
 

@@ -118,8 +118,6 @@ impl ProgramStore for SqliteStore {
         key: ApiKeySelector,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        // Whatever happens below, no cached answer may outlive a revocation made here.
-        self.keys.clear();
         let revoked = self
             .writer
             .run(move |conn| {
@@ -139,6 +137,8 @@ impl ProgramStore for SqliteStore {
                 Ok(changed == 1)
             })
             .await;
+        // After the commit: drops every cached answer and, through the cache's generation,
+        // any lookup that read the key before the revocation (whatever the outcome above).
         self.keys.clear();
         revoked
     }

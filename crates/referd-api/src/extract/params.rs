@@ -235,10 +235,6 @@ impl Params {
         found.filter(|v| !v.is_null() && v.as_str() != Some(""))
     }
 
-    pub fn contains(&self, path: &[&str]) -> bool {
-        self.get(path).is_some()
-    }
-
     /// A nested object (e.g. `update`) as parameters of its own, if present and an object.
     pub fn object(&self, key: &str) -> Option<Params> {
         match self.map.get(key) {

@@ -253,8 +253,9 @@ pub async fn stats(
 /// customer and so are not changes.
 fn patch_from(p: &Params, skip: &[&str]) -> Result<(CustomerPatch, &'static str), ApiError> {
     let mut e = FieldErrors::new();
-    p.expect_object("update", &mut e);
-    e.clone().into_result()?;
+    if !p.expect_object("update", &mut e) {
+        return Err(e.into());
+    }
     let (source, prefix, skip) = match p.object("update") {
         Some(update) => (update, "update.", &[][..]),
         None => (p.clone(), "", skip),
@@ -352,13 +353,13 @@ pub async fn update_by_body(
     Ok(wire::data(customer::full(&program, &view)))
 }
 
-async fn transition_path(
+/// Archive, restore or delete the customer `lookup` names.
+async fn transition(
     state: AppState,
     program: Program,
-    ident: String,
+    lookup: CustomerLookup,
     transition: Transition,
 ) -> ApiResult {
-    let lookup = CustomerLookup::AnyIdentifier(ident);
     service::transition(
         &*state.store,
         &program,
@@ -375,7 +376,8 @@ pub async fn archive(
     Auth(program): Auth,
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
-    transition_path(state, program, ident, Transition::Archive).await
+    let lookup = CustomerLookup::AnyIdentifier(ident);
+    transition(state, program, lookup, Transition::Archive).await
 }
 
 pub async fn revoke_archive(
@@ -383,7 +385,8 @@ pub async fn revoke_archive(
     Auth(program): Auth,
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
-    transition_path(state, program, ident, Transition::Restore).await
+    let lookup = CustomerLookup::AnyIdentifier(ident);
+    transition(state, program, lookup, Transition::Restore).await
 }
 
 pub async fn delete(
@@ -391,7 +394,8 @@ pub async fn delete(
     Auth(program): Auth,
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
-    transition_path(state, program, ident, Transition::Delete).await
+    let lookup = CustomerLookup::AnyIdentifier(ident);
+    transition(state, program, lookup, Transition::Delete).await
 }
 
 pub async fn delete_by_body(
@@ -400,13 +404,5 @@ pub async fn delete_by_body(
     p: Params,
 ) -> ApiResult {
     let (lookup, _) = body_lookup(&p)?;
-    service::transition(
-        &*state.store,
-        &program,
-        &lookup,
-        Transition::Delete,
-        state.clock.now(),
-    )
-    .await?;
-    Ok(wire::done())
+    transition(state, program, lookup, Transition::Delete).await
 }

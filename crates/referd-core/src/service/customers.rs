@@ -337,14 +337,12 @@ pub async fn update(
         .update_customer(program.id, current.customer.row_id, &patch, now)
         .await
     {
-        Ok(_) => {
-            find(
-                store,
-                program,
-                &CustomerLookup::Row(current.customer.row_id),
-            )
-            .await
-        }
+        // An update changes neither the customer's referrals nor its referrer: the view is
+        // the stored row with what was already read.
+        Ok(customer) => Ok(CustomerView {
+            customer,
+            ..current
+        }),
         Err(StoreError::Conflict(field)) => Err(conflict_error(field, prefix)),
         Err(StoreError::NotFound) => Err(CoreError::NotFound("Customer")),
         Err(e) => Err(e.into()),

@@ -31,6 +31,32 @@ async fn update_wrapped_by_path_like_the_seed(app: TestApp) {
     assert!(data["updated_at"].as_str() >= before["data"]["updated_at"].as_str());
 }
 
+async fn update_answers_what_a_get_then_reads(app: TestApp) {
+    alice(&app).await;
+    app.customer(
+        json!({"id":"mid","email":"mid@x.test","referring_customer":{"id":"customer_123"}}),
+    )
+    .await;
+    app.customer(json!({"id":"leaf","email":"leaf@x.test","referring_customer":{"id":"mid"}}))
+        .await;
+    // "mid" has a referrer and a referral: the update's answer must carry both, as stored.
+    let updated = app
+        .put(
+            "/v1/customers/mid",
+            json!({"update":{"name":"Mid","key":"mid_key"}}),
+        )
+        .await
+        .ok();
+    let read = app.get("/v1/customers/mid").await.ok();
+    assert_eq!(updated, read);
+    assert_eq!(read["data"]["referrals_count"], 1);
+    assert_eq!(read["data"]["referring_customer"]["id"], "customer_123");
+    assert_eq!(
+        read["data"]["referral_link"],
+        "https://partnero.com?ref=mid_key"
+    );
+}
+
 async fn update_flat_by_path(app: TestApp) {
     alice(&app).await;
     // The n8n node and the Python SDK send flat fields.
@@ -282,6 +308,7 @@ async fn deleting_a_referral_lowers_the_count(app: TestApp) {
 
 crate::backend_tests!(
     update_wrapped_by_path_like_the_seed,
+    update_answers_what_a_get_then_reads,
     update_flat_by_path,
     update_addressed_in_the_body,
     update_key_moves_the_referral_link,
