@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# referd's HTTP benchmark: POST /v1/customers and GET /v1/customers/{id} on
-# referd (SQLite and PostgreSQL backends) against ceilings measured in the
-# same run on the same machine (nginx returning a canned answer; pgbench
-# doing single-row INSERTs). See bench/README.md and BENCHMARKS.md.
+# referd's HTTP benchmark: POST /v1/customers and GET /v1/customers/{id} on a
+# refer-a-friend program, and POST /v1/partners and POST /v1/customers on an
+# affiliate program, on referd (SQLite and PostgreSQL backends) against
+# ceilings measured in the same run on the same machine (nginx returning a
+# canned answer; pgbench doing single-row INSERTs). See bench/README.md and
+# BENCHMARKS.md.
 #
 #   bench/run.sh                  # ROUNDS (3) interleaved rounds of DURATION (10s)
 #   bench/run.sh --quick          # 1 round of 3s: smoke test
@@ -426,6 +428,48 @@ bench_referd() {
     sleep 1
 }
 
+# bench_affiliate BACKEND ROUND: fresh DB, affiliate program, server; a POST
+# /v1/partners run, then a POST /v1/customers run attributing every customer to
+# one partner.
+bench_affiliate() {
+    local backend=$1 round=$2 url out code name="referd-$1-affiliate-r$2"
+    url=$(prepare_db "$backend" "$round")
+    record "$BIN" migrate --database-url "$url"
+    "$BIN" migrate --database-url "$url" >"$RAW/$name-migrate.log" 2>&1 ||
+        die "referd migrate failed; see $RAW/$name-migrate.log"
+    record "$BIN" programs create --type affiliate --name Bench --website https://bench.test --database-url "$url"
+    out=$("$BIN" programs create --type affiliate --name Bench --website https://bench.test \
+        --database-url "$url" 2>"$RAW/$name-program.log") ||
+        die "referd programs create failed; see $RAW/$name-program.log"
+    API_KEY=$(printf '%s' "$out" | json_field api_key) || API_KEY=""
+    [[ "$API_KEY" == rfd_* ]] || die "no api_key in: $out"
+
+    start_referd "$name" "$url"
+    code=$(curl -s -o "$RAW/$name-check-partner.json" -w '%{http_code}' -m 10 -X POST \
+        -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+        --data '{"id":"bench-partner","key":"BENCHKEY","email":"bench-partner@example.com"}' \
+        "http://$HOST:$REFERD_PORT/v1/partners" || true)
+    [[ "$code" == 200 ]] || die "check partner POST answered '$code': $(cat "$RAW/$name-check-partner.json" 2>/dev/null)"
+    code=$(curl -s -o "$RAW/$name-check-customer.json" -w '%{http_code}' -m 10 -X POST \
+        -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+        --data '{"partner":{"key":"BENCHKEY"},"key":"check-1","email":"check-1@example.com"}' \
+        "http://$HOST:$REFERD_PORT/v1/customers" || true)
+    [[ "$code" == 200 ]] || die "check customer POST answered '$code': $(cat "$RAW/$name-check-customer.json" 2>/dev/null)"
+
+    if [[ "$backend" == postgres ]]; then
+        "${PSQL[@]}" -d postgres -c CHECKPOINT >&2
+    fi
+    run_wrk "$backend-partner-post" "$round" "$BENCH/post_partners.lua" \
+        "http://$HOST:$REFERD_PORT/v1/partners" "r$round" "$API_KEY"
+    sleep 1
+    run_wrk "$backend-affiliate-post" "$round" "$BENCH/post_affiliate_customers.lua" \
+        "http://$HOST:$REFERD_PORT/v1/customers" "r$round" "$API_KEY" BENCHKEY
+
+    stop_referd
+    API_KEY=""
+    sleep 1
+}
+
 # -------------------------------------------------------------- pgbench --
 
 bench_pgbench() {
@@ -494,6 +538,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if [[ -z "$CEILINGS_ONLY" ]]; then
         bench_referd sqlite "$round"
         bench_referd postgres "$round"
+        bench_affiliate sqlite "$round"
+        bench_affiliate postgres "$round"
     fi
     bench_pgbench "$round"
     sleep 1
@@ -518,7 +564,8 @@ at_least() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || a == "") print "n
 at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || a == "") print "n/a"; else if (a + 0 <= b + 0) print "yes"; else print "**no**" }'; }
 
 declare -A RPS P50 P99 ERRS
-CONFIGS=(nginx-post sqlite-post postgres-post pgbench-insert nginx-get sqlite-get postgres-get pgbench-select)
+CONFIGS=(nginx-post sqlite-post postgres-post pgbench-insert nginx-get sqlite-get postgres-get pgbench-select
+    sqlite-partner-post postgres-partner-post sqlite-affiliate-post postgres-affiliate-post)
 for c in "${CONFIGS[@]}"; do
     row=$(median "$c")
     if [[ -z "$row" ]]; then
@@ -541,6 +588,10 @@ describe() {
     sqlite-get) echo "referd + SQLite, GET /v1/customers/{id}" ;;
     postgres-get) echo "referd + PostgreSQL, GET /v1/customers/{id}" ;;
     pgbench-select) echo "pgbench single-row indexed SELECT, tps (PostgreSQL read ceiling)" ;;
+    sqlite-partner-post) echo "referd + SQLite, POST /v1/partners (affiliate)" ;;
+    postgres-partner-post) echo "referd + PostgreSQL, POST /v1/partners (affiliate)" ;;
+    sqlite-affiliate-post) echo "referd + SQLite, POST /v1/customers (affiliate, partner.key)" ;;
+    postgres-affiliate-post) echo "referd + PostgreSQL, POST /v1/customers (affiliate, partner.key)" ;;
     esac
 }
 
@@ -604,6 +655,10 @@ pg_settings=$("${PSQL[@]}" -d postgres -Atc "SELECT string_agg(name || '=' || se
     echo "| PostgreSQL GET / nginx GET | $r_pg_get | ≥ 0.5 | $(at_least "$r_pg_get" 0.5) |"
     echo "| (context) pgbench SELECT tps / nginx GET | $r_pgbench_select | – | – |"
     echo "| (context) PostgreSQL GET / pgbench SELECT tps | $r_pg_get_db | – | – |"
+    echo "| (affiliate) SQLite POST partners / nginx POST | $(ratio "${RPS[sqlite-partner-post]}" "${RPS[nginx-post]}") | – | – |"
+    echo "| (affiliate) SQLite POST customers / nginx POST | $(ratio "${RPS[sqlite-affiliate-post]}" "${RPS[nginx-post]}") | – | – |"
+    echo "| (affiliate) PostgreSQL POST partners / pgbench INSERT tps | $(ratio "${RPS[postgres-partner-post]}" "${RPS[pgbench-insert]}") | – | – |"
+    echo "| (affiliate) PostgreSQL POST customers / pgbench INSERT tps | $(ratio "${RPS[postgres-affiliate-post]}" "${RPS[pgbench-insert]}") | – | – |"
     echo
     echo "A run with non-2xx or socket errors against referd is not a valid measurement."
     echo

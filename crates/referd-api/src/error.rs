@@ -85,6 +85,8 @@ impl From<CoreError> for ApiError {
             CoreError::WrongProgramType(kind) => Self::NotFound(format!(
                 "This endpoint is not available for {kind} programs."
             )),
+            CoreError::BadRequest(message) => Self::BadRequest(message),
+            CoreError::Internal(cause) => Self::Internal(cause),
             CoreError::Store(StoreError::NotFound) => Self::NotFound("Not found".into()),
             CoreError::Store(other) => Self::Internal(other.to_string()),
         }

@@ -3,18 +3,72 @@
 //! segments (axum only treats a segment *starting* with `:` specially).
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
-use crate::handlers::{customers, fallback, program};
+use crate::handlers::{customers, fallback, partner_links, partners, program};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         // Utility and program
         .route("/v1/test", get(program::test))
-        .route("/v1/program", get(program::get_program))
+        .route(
+            "/v1/program",
+            get(program::get_program)
+                .put(program::update_program)
+                .delete(program::delete_program),
+        )
         .route("/v1/program/overview", get(program::get_program))
-        // Customers (refer-a-friend)
+        .route("/v1/settings", put(program::update_settings))
+        // Partners (affiliate)
+        .route(
+            "/v1/partners",
+            get(partners::list)
+                .post(partners::create)
+                .put(partners::update_by_body)
+                .delete(partners::delete_by_body),
+        )
+        .route("/v1/partners:search", get(partners::search))
+        .route(
+            "/v1/partners/{id}",
+            get(partners::get)
+                .put(partners::update)
+                .delete(partners::delete),
+        )
+        .route("/v1/partners/{id}/archive", post(partners::archive))
+        .route(
+            "/v1/partners/{id}/revoke-archive",
+            post(partners::revoke_archive),
+        )
+        .route(
+            "/v1/partners/{id}/referral_links",
+            get(partners::referral_links),
+        )
+        // Deprecated singular partner (PHP SDK class, n8n "Get")
+        .route(
+            "/v1/partner",
+            get(partners::get_legacy)
+                .post(partners::create)
+                .put(partners::update_by_body)
+                .delete(partners::delete_by_body),
+        )
+        // Partner referral links
+        .route("/v1/partner_referral_links", post(partner_links::create))
+        .route(
+            "/v1/partner_referral_links:domains",
+            get(partner_links::domains),
+        )
+        .route(
+            "/v1/partner_referral_links:search",
+            get(partner_links::search),
+        )
+        .route(
+            "/v1/partner_referral_links/{id}",
+            get(partner_links::get)
+                .put(partner_links::update)
+                .delete(partner_links::delete),
+        )
+        // Customers (both program types; handlers branch on the key's program)
         .route(
             "/v1/customers",
             get(customers::list)
@@ -39,6 +93,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/customers/{id}/revoke-archive",
             post(customers::revoke_archive),
+        )
+        // Deprecated singular customer (PHP SDK `customer()`, affiliate programs)
+        .route(
+            "/v1/customer",
+            get(customers::get_singular)
+                .post(customers::create_singular)
+                .put(customers::update_singular)
+                .delete(customers::delete_singular),
         )
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

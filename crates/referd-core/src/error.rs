@@ -19,6 +19,13 @@ pub enum CoreError {
     /// The endpoint exists but not for this program's type.
     #[error("not available for {0} programs")]
     WrongProgramType(&'static str),
+    /// A request that names something unusable in a way Partnero answers with 400 rather
+    /// than 422 (an unknown partner on an affiliate customer create).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A failure inside referd that is not the client's (logged, answered 500).
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -92,6 +92,18 @@ pub fn new_customer_id(now: Timestamp) -> String {
     format!("cus_{}{}", time_prefix(now), random_string(10, LOWER_ALNUM))
 }
 
+/// A generated partner id (`id` when the client sends none): `par_`, the time prefix, 10
+/// random characters.
+pub fn new_partner_id(now: Timestamp) -> String {
+    format!("par_{}{}", time_prefix(now), random_string(10, LOWER_ALNUM))
+}
+
+/// The 8-character code that confirms `DELETE /v1/program` (`aB3xK9mQ`).
+pub fn new_confirmation_code() -> String {
+    const MIXED_ALNUM: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    random_string(8, MIXED_ALNUM)
+}
+
 /// A generated public referral key (`key` when the client sends none): the time prefix and
 /// 6 random characters (2.2 billion values per second; the unique index and a retry on the
 /// create path handle the rare clash). Short, because it is part of every referral URL.

@@ -1,6 +1,8 @@
 //! Programs: the tenant every row belongs to. Each has a type, a public id (for the
 //! JavaScript snippet), a website (the base of referral links) and API keys.
 
+use std::collections::BTreeMap;
+
 use crate::ids::ProgramType;
 use crate::time::Timestamp;
 
@@ -15,8 +17,90 @@ pub struct Program {
     pub program_type: ProgramType,
     pub name: String,
     pub website: Option<String>,
+    pub settings: ProgramSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// How referral links carry the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkFormat {
+    /// `https://site.com?aff=KEY` (the default).
+    Query,
+    /// `https://site.com/aff/KEY`.
+    Path,
+}
+
+impl LinkFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Path => "path",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "query" => Some(Self::Query),
+            "path" => Some(Self::Path),
+            _ => None,
+        }
+    }
+}
+
+/// Default cookie lifetime in days, as Partnero documents it.
+pub const DEFAULT_COOKIE_LIFETIME_DAYS: u32 = 30;
+pub const DEFAULT_CURRENCY: &str = "USD";
+
+/// A program's settings (`program_settings` and `portal_settings` of `GET/PUT /v1/program`).
+/// The typed fields drive behaviour; the flags are stored and shown as given, and become
+/// behaviour as the features they switch land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSettings {
+    /// ISO 4217 code in upper case.
+    pub currency: String,
+    pub cookie_lifetime_days: u32,
+    /// The query parameter (or path segment) of referral links; `None` is the type's
+    /// default, `ref` for refer-a-friend and `aff` for affiliate programs.
+    pub referral_param: Option<String>,
+    pub link_format: LinkFormat,
+    /// Boolean toggles of `program_settings` by name.
+    pub program_flags: BTreeMap<String, bool>,
+    /// Boolean toggles of `portal_settings` by name.
+    pub portal_flags: BTreeMap<String, bool>,
+}
+
+impl Default for ProgramSettings {
+    fn default() -> Self {
+        Self {
+            currency: DEFAULT_CURRENCY.into(),
+            cookie_lifetime_days: DEFAULT_COOKIE_LIFETIME_DAYS,
+            referral_param: None,
+            link_format: LinkFormat::Query,
+            program_flags: BTreeMap::new(),
+            portal_flags: BTreeMap::new(),
+        }
+    }
+}
+
+/// Changes to a program (`PUT /v1/program`); `None` leaves a field as it is, and the flag maps
+/// are merged into the stored ones (a flag not named keeps its value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgramPatch {
+    pub name: Option<String>,
+    pub website: Option<String>,
+    pub currency: Option<String>,
+    pub cookie_lifetime_days: Option<u32>,
+    pub referral_param: Option<String>,
+    pub link_format: Option<LinkFormat>,
+    pub program_flags: BTreeMap<String, bool>,
+    pub portal_flags: BTreeMap<String, bool>,
+}
+
+impl ProgramPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Program {
@@ -31,13 +115,47 @@ impl Program {
             .collect()
     }
 
-    /// The referral link for a key: the website, then `?ref=` (or `&ref=` when the website
-    /// already has a query), then the key. `None` when the program has no website.
-    pub fn referral_link(&self, param: &str, key: &str) -> Option<String> {
-        let website = self.website.as_deref()?;
-        let sep = if website.contains('?') { '&' } else { '?' };
-        Some(format!("{website}{sep}{param}={key}"))
+    /// The parameter of this program's referral links: the configured one, else `ref` for
+    /// refer-a-friend and `aff` for affiliate (and newsletter) programs.
+    pub fn referral_param(&self) -> &str {
+        match (&self.settings.referral_param, self.program_type) {
+            (Some(p), _) => p,
+            (None, ProgramType::Referral) => "ref",
+            (None, _) => "aff",
+        }
     }
+
+    /// The base of referral links without the key: `https://site.com?aff=` (or `&aff=` when
+    /// the website already has a query), or `https://site.com/aff/` for path-style links.
+    /// `None` when the program has no website.
+    pub fn link_base(&self) -> Option<String> {
+        let website = self.website.as_deref()?;
+        let param = self.referral_param();
+        Some(match self.settings.link_format {
+            LinkFormat::Query => {
+                let sep = if website.contains('?') { '&' } else { '?' };
+                format!("{website}{sep}{param}=")
+            }
+            LinkFormat::Path => format!("{}/{param}/", website.trim_end_matches('/')),
+        })
+    }
+
+    /// The referral link for a key (see [`Program::link_base`]).
+    pub fn referral_link(&self, key: &str) -> Option<String> {
+        self.link_base().map(|base| format!("{base}{key}"))
+    }
+}
+
+/// Counts behind `GET /v1/program` for an affiliate program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AffiliateCounts {
+    /// Partners that are not deleted.
+    pub partners: u64,
+    pub active_partners: u64,
+    pub pending_partners: u64,
+    pub archived_partners: u64,
+    /// Customers (sign-ups) that are not deleted.
+    pub customers: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +208,7 @@ mod tests {
             program_type: ProgramType::Referral,
             name: name.into(),
             website: website.map(Into::into),
+            settings: ProgramSettings::default(),
             created_at: Timestamp::from_micros(0),
             updated_at: Timestamp::from_micros(0),
         }
@@ -99,15 +218,35 @@ mod tests {
     fn referral_link_follows_the_seed() {
         let p = program(Some("https://partnero.com"), "Api Test 001");
         assert_eq!(
-            p.referral_link("ref", "ref_123").as_deref(),
+            p.referral_link("ref_123").as_deref(),
             Some("https://partnero.com?ref=ref_123")
         );
         let p = program(Some("https://x.com/?utm=1"), "x");
         assert_eq!(
-            p.referral_link("ref", "k").as_deref(),
+            p.referral_link("k").as_deref(),
             Some("https://x.com/?utm=1&ref=k")
         );
-        assert_eq!(program(None, "x").referral_link("ref", "k"), None);
+        assert_eq!(program(None, "x").referral_link("k"), None);
+    }
+
+    #[test]
+    fn affiliate_links_use_the_configured_parameter_and_format() {
+        let mut p = program(Some("https://shop.test/"), "Shop");
+        p.program_type = ProgramType::Affiliate;
+        assert_eq!(
+            p.referral_link("k1").as_deref(),
+            Some("https://shop.test/?aff=k1")
+        );
+        p.settings.referral_param = Some("via".into());
+        assert_eq!(
+            p.referral_link("k1").as_deref(),
+            Some("https://shop.test/?via=k1")
+        );
+        p.settings.link_format = LinkFormat::Path;
+        assert_eq!(
+            p.referral_link("k1").as_deref(),
+            Some("https://shop.test/via/k1")
+        );
     }
 
     #[test]

@@ -9,13 +9,21 @@
 
 use async_trait::async_trait;
 
+use crate::affiliate::{
+    AffiliateCustomer, AffiliateCustomerFilter, AffiliateCustomerPatch, NewAffiliateCustomer,
+};
 use crate::customer::{
     Customer, CustomerFilter, CustomerLookup, CustomerPatch, CustomerRowId, CustomerSearch,
     CustomerStatus, CustomerView, NewCustomer,
 };
 use crate::page::PageRequest;
+use crate::partner::{
+    LinkRowId, NewPartner, NewPartnerLink, Partner, PartnerFilter, PartnerLink, PartnerLinkSearch,
+    PartnerLookup, PartnerPatch, PartnerRowId, PartnerSearch, PartnerStatus, PartnerView,
+};
 use crate::program::{
-    ApiKeyInfo, ApiKeySelector, NewProgram, Program, ProgramRowId, ReferralCounts,
+    AffiliateCounts, ApiKeyInfo, ApiKeySelector, NewProgram, Program, ProgramPatch, ProgramRowId,
+    ReferralCounts,
 };
 use crate::time::Timestamp;
 
@@ -27,6 +35,10 @@ pub enum UniqueField {
     CustomerEmail,
     ProgramPublicId,
     ApiKey,
+    PartnerId,
+    PartnerEmail,
+    /// A referral link key: unique among the program's live partner links.
+    LinkKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +89,156 @@ pub trait ProgramStore: Send + Sync {
         program: ProgramRowId,
         before: Option<Timestamp>,
     ) -> StoreResult<ReferralCounts>;
+    /// Affiliate counts over live (not deleted) partners and customers created before
+    /// `before` (all when `None`), partners counted by their current status.
+    async fn affiliate_counts(
+        &self,
+        program: ProgramRowId,
+        before: Option<Timestamp>,
+    ) -> StoreResult<AffiliateCounts>;
+    /// Applies a patch in one statement: fields that are `Some` replace, flag maps are merged
+    /// into the stored ones, `updated_at` becomes `now`. Answers the program as stored.
+    async fn update_program(
+        &self,
+        program: ProgramRowId,
+        patch: &ProgramPatch,
+        now: Timestamp,
+    ) -> StoreResult<Program>;
+    /// Remembers the confirmation code of a two-step delete (replacing any earlier one).
+    async fn set_program_delete_code(
+        &self,
+        program: ProgramRowId,
+        code: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Deletes the program and everything in it (keys, partners, links, customers) if `code`
+    /// is its unexpired confirmation code (`expires_at >= now`); `false` otherwise. The check
+    /// and the delete are one transaction. Caches of its API keys are dropped.
+    async fn delete_program(
+        &self,
+        program: ProgramRowId,
+        code: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait PartnerStore: Send + Sync {
+    /// Inserts a partner and its default link (key `new.key`) in one transaction.
+    /// [`StoreError::Conflict`] names the field: `PartnerId`, `PartnerEmail` or `LinkKey`.
+    async fn insert_partner(&self, new: NewPartner) -> StoreResult<Partner>;
+    /// A live (not deleted) partner with its links, referral count and referring partner.
+    async fn find_partner(
+        &self,
+        program: ProgramRowId,
+        lookup: &PartnerLookup,
+    ) -> StoreResult<Option<PartnerView>>;
+    /// Partners by the filter, by row id in `page.sort` order, `page.fetch_limit()` at most.
+    async fn list_partners(
+        &self,
+        program: ProgramRowId,
+        filter: &PartnerFilter,
+        page: PageRequest,
+    ) -> StoreResult<Vec<Partner>>;
+    /// Live partners matching every criterion of the search (see [`PartnerSearch`]).
+    async fn search_partners(
+        &self,
+        program: ProgramRowId,
+        search: &PartnerSearch,
+        page: PageRequest,
+    ) -> StoreResult<Vec<Partner>>;
+    /// Applies a non-empty patch to a live partner in one transaction (`key` renames its
+    /// default link). [`StoreError::NotFound`] when it is gone; conflicts as on insert.
+    async fn update_partner(
+        &self,
+        program: ProgramRowId,
+        partner: PartnerRowId,
+        patch: &PartnerPatch,
+        now: Timestamp,
+    ) -> StoreResult<Partner>;
+    /// Moves a partner to `to` if its status is one of `from`; `false` when it is not. Moving
+    /// to `Deleted` sets `deleted_at` and deletes its links in the same transaction, which
+    /// frees its id, email and keys.
+    async fn set_partner_status(
+        &self,
+        program: ProgramRowId,
+        partner: PartnerRowId,
+        from: &[PartnerStatus],
+        to: PartnerStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Inserts an additional (not default) link. Conflict `LinkKey` when the key is taken.
+    async fn insert_partner_link(&self, new: NewPartnerLink) -> StoreResult<PartnerLink>;
+    /// The live link with this key, whatever its partner's status (deleted partners' links
+    /// are deleted with them).
+    async fn find_partner_link(
+        &self,
+        program: ProgramRowId,
+        key: &str,
+    ) -> StoreResult<Option<PartnerLink>>;
+    /// Live links matching the search: the default link first, then by row id.
+    async fn search_partner_links(
+        &self,
+        program: ProgramRowId,
+        search: &PartnerLinkSearch,
+        page: PageRequest,
+    ) -> StoreResult<Vec<PartnerLink>>;
+    /// Gives a live link a new key. Conflict `LinkKey` when it is taken; `NotFound` when the
+    /// link is gone.
+    async fn rename_partner_link(
+        &self,
+        program: ProgramRowId,
+        link: LinkRowId,
+        key: &str,
+        now: Timestamp,
+    ) -> StoreResult<PartnerLink>;
+    /// Deletes a live *additional* link (sets `deleted_at`); `false` when it is gone or is a
+    /// default link.
+    async fn delete_partner_link(
+        &self,
+        program: ProgramRowId,
+        link: LinkRowId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AffiliateCustomerStore: Send + Sync {
+    /// Inserts an affiliate customer. Conflict `CustomerKey` or `CustomerEmail` when taken by
+    /// a live customer of the program.
+    async fn insert_affiliate_customer(
+        &self,
+        new: NewAffiliateCustomer,
+    ) -> StoreResult<AffiliateCustomer>;
+    /// A live affiliate customer. `Id` and `Key` both match the key; `AnyIdentifier` is the
+    /// key, else (when it contains `@`) the email in lower case.
+    async fn find_affiliate_customer(
+        &self,
+        program: ProgramRowId,
+        lookup: &CustomerLookup,
+    ) -> StoreResult<Option<AffiliateCustomer>>;
+    /// Active customers (of one partner when the filter says so), by row id.
+    async fn list_affiliate_customers(
+        &self,
+        program: ProgramRowId,
+        filter: &AffiliateCustomerFilter,
+        page: PageRequest,
+    ) -> StoreResult<Vec<AffiliateCustomer>>;
+    /// Live customers matching every criterion exactly (`id` matches the key).
+    async fn search_affiliate_customers(
+        &self,
+        program: ProgramRowId,
+        search: &CustomerSearch,
+        page: PageRequest,
+    ) -> StoreResult<Vec<AffiliateCustomer>>;
+    /// Applies a non-empty patch to a live customer. `NotFound` when it is gone.
+    async fn update_affiliate_customer(
+        &self,
+        program: ProgramRowId,
+        customer: CustomerRowId,
+        patch: &AffiliateCustomerPatch,
+        now: Timestamp,
+    ) -> StoreResult<AffiliateCustomer>;
 }
 
 #[async_trait]
@@ -118,7 +280,8 @@ pub trait CustomerStore: Send + Sync {
         patch: &CustomerPatch,
         now: Timestamp,
     ) -> StoreResult<Customer>;
-    /// Moves a customer to `to` if its status is one of `from`; `false` when it is not.
+    /// Moves a customer (of either flavour) to `to` if its status is one of `from`; `false`
+    /// when it is not.
     async fn set_customer_status(
         &self,
         program: ProgramRowId,
@@ -131,7 +294,9 @@ pub trait CustomerStore: Send + Sync {
 
 /// Everything referd stores. Implemented by each backend.
 #[async_trait]
-pub trait Store: ProgramStore + CustomerStore + Send + Sync + 'static {
+pub trait Store:
+    ProgramStore + CustomerStore + PartnerStore + AffiliateCustomerStore + Send + Sync + 'static
+{
     /// Applies the embedded migrations (idempotent).
     async fn migrate(&self) -> StoreResult<()>;
     /// Finishes queued writes and closes connections (graceful shutdown).

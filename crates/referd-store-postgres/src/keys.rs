@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use crate::batch::{Batcher, Handler};
 use crate::db_error;
 use crate::link::Link;
-use crate::rows;
+use crate::rows::{self, program_columns};
 
 /// Most lookups answered by one statement.
 const MAX_BATCH: usize = 256;
@@ -31,10 +31,12 @@ const MAX_BATCH: usize = 256;
 const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
 
 /// The programs of the unrevoked keys among the hashes in `$1`.
-const PROGRAMS_FOR_KEYS: &str = "SELECT k.key_hash, p.id, p.public_id, p.program_type, p.name, \
-     p.website, p.created_at, p.updated_at \
-     FROM api_keys k JOIN programs p ON p.id = k.program_id \
-     WHERE k.key_hash = ANY($1::text[]) AND k.revoked_at IS NULL";
+const PROGRAMS_FOR_KEYS: &str = concat!(
+    "SELECT k.key_hash, ",
+    program_columns!("p."),
+    " FROM api_keys k JOIN programs p ON p.id = k.program_id \
+     WHERE k.key_hash = ANY($1::text[]) AND k.revoked_at IS NULL"
+);
 
 type Reply = oneshot::Sender<StoreResult<Option<Program>>>;
 

@@ -4,8 +4,12 @@
 //! Layout, one job per module:
 //! - this file: connecting, migrations, shutdown and the mapping of sqlx errors to
 //!   [`StoreError`] (by error kind and constraint name, never by message text);
-//! - `programs.rs`: programs, API keys and referral counts;
-//! - `customers.rs`: customer reads and updates;
+//! - `programs.rs`: programs, their settings and two-step delete, API keys, referral and
+//!   affiliate counts;
+//! - `customers.rs`: customer reads and updates (and status changes of both flavours);
+//! - `partners.rs`: partners of affiliate programs, inserted with their default link;
+//! - `links.rs`: partners' additional referral links;
+//! - `affiliate_customers.rs`: customers of affiliate programs (a partner, no referrer);
 //! - `batch.rs`: the group machinery (one task, batches of queued jobs) behind the next two;
 //! - `writer.rs`: the group-commit writer behind `insert_customer`;
 //! - `keys.rs`: grouped `program_for_key` lookups, the read every request makes;
@@ -16,10 +20,13 @@
 //! Every query is a runtime `sqlx::query` (nothing needs a database at build time), and every
 //! method is one statement or one transaction.
 
+mod affiliate_customers;
 mod batch;
 mod customers;
 mod keys;
 mod link;
+mod links;
+mod partners;
 mod programs;
 mod rows;
 mod stats;
@@ -142,6 +149,9 @@ fn unique_field(constraint: &str) -> Option<UniqueField> {
         "customers_program_email" => Some(UniqueField::CustomerEmail),
         "programs_public_id" => Some(UniqueField::ProgramPublicId),
         "api_keys_key_hash" => Some(UniqueField::ApiKey),
+        "partners_program_ext_id" => Some(UniqueField::PartnerId),
+        "partners_program_email" => Some(UniqueField::PartnerEmail),
+        "partner_links_program_key" => Some(UniqueField::LinkKey),
         _ => None,
     }
 }
@@ -175,6 +185,20 @@ mod tests {
             Some(UniqueField::ProgramPublicId)
         );
         assert_eq!(unique_field("api_keys_key_hash"), Some(UniqueField::ApiKey));
+        assert_eq!(
+            unique_field("partners_program_ext_id"),
+            Some(UniqueField::PartnerId)
+        );
+        assert_eq!(
+            unique_field("partners_program_email"),
+            Some(UniqueField::PartnerEmail)
+        );
+        assert_eq!(
+            unique_field("partner_links_program_key"),
+            Some(UniqueField::LinkKey)
+        );
+        // One default link per partner is an invariant, not a field a client can collide on.
+        assert_eq!(unique_field("partner_links_default"), None);
         assert_eq!(unique_field("programs_pkey"), None);
     }
 

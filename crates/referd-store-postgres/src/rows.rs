@@ -1,14 +1,18 @@
 //! Row → domain mapping, and the column lists the queries select so that the names used here
 //! and the names selected there cannot drift apart.
 //!
-//! A value the schema cannot produce (an unknown status or program type) is reported as a
-//! backend error rather than a panic.
+//! A value the schema cannot produce (an unknown status or program type, malformed JSON) is
+//! reported as a backend error rather than a panic.
 
+use referd_core::affiliate::AffiliateCustomer;
 use referd_core::customer::{Customer, CustomerRowId, CustomerStatus, ReferrerView};
 use referd_core::ids::ProgramType;
-use referd_core::program::{ApiKeyInfo, Program, ProgramRowId};
+use referd_core::partner::{LinkRowId, Partner, PartnerLink, PartnerRowId, PartnerStatus};
+use referd_core::program::{ApiKeyInfo, LinkFormat, Program, ProgramRowId, ProgramSettings};
 use referd_core::time::Timestamp;
 use referd_core::{StoreError, StoreResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -23,13 +27,103 @@ macro_rules! customer_columns {
 }
 pub(crate) use customer_columns;
 
-/// The program columns [`program`] reads.
+/// The program columns [`program`] reads; `program_columns!("p.")` qualifies them for a
+/// join. The JSONB flag objects are selected as text and parsed with serde_json, which keeps
+/// sqlx's `json` feature (and its rebuild of sqlx) out of the workspace.
 macro_rules! program_columns {
     () => {
-        "id, public_id, program_type, name, website, created_at, updated_at"
+        program_columns!("")
+    };
+    ($t:literal) => {
+        concat!(
+            $t,
+            "id, ",
+            $t,
+            "public_id, ",
+            $t,
+            "program_type, ",
+            $t,
+            "name, ",
+            $t,
+            "website, ",
+            $t,
+            "currency, ",
+            $t,
+            "cookie_lifetime, ",
+            $t,
+            "referral_param, ",
+            $t,
+            "link_format, ",
+            $t,
+            "program_flags::text AS program_flags, ",
+            $t,
+            "portal_flags::text AS portal_flags, ",
+            $t,
+            "created_at, ",
+            $t,
+            "updated_at"
+        )
     };
 }
 pub(crate) use program_columns;
+
+/// The partner columns [`partner`] reads with [`PARTNER`]; `partner_columns!("p.")`
+/// qualifies them for a join.
+macro_rules! partner_columns {
+    () => {
+        partner_columns!("")
+    };
+    ($t:literal) => {
+        concat!(
+            $t,
+            "row_id, ",
+            $t,
+            "program_id, ",
+            $t,
+            "ext_id, ",
+            $t,
+            "email, ",
+            $t,
+            "name, ",
+            $t,
+            "surname, ",
+            $t,
+            "tos, ",
+            $t,
+            "approved, ",
+            $t,
+            "status, ",
+            $t,
+            "tags::text AS tags, ",
+            $t,
+            "referring_partner_row_id, ",
+            $t,
+            "created_at, ",
+            $t,
+            "updated_at"
+        )
+    };
+}
+pub(crate) use partner_columns;
+
+/// The partner link columns [`partner_link`] reads.
+macro_rules! link_columns {
+    () => {
+        "row_id, program_id, partner_row_id, key, is_default, created_at, updated_at"
+    };
+}
+pub(crate) use link_columns;
+
+/// The affiliate customer columns [`affiliate_customer`] reads: a customer row `c` joined
+/// with its partner's default link `dl`, whose key is the customer's `partner_key`.
+macro_rules! affiliate_customer_columns {
+    () => {
+        "c.row_id, c.program_id, c.key, c.email, c.name, c.surname, c.tags::text AS tags, \
+         c.partner_row_id, c.link_row_id, c.status, c.created_at, c.updated_at, \
+         dl.key AS partner_key"
+    };
+}
+pub(crate) use affiliate_customer_columns;
 
 /// Column names of one customer in a result row: plain, or aliased with a prefix when a
 /// query returns a customer and its referrer side by side.
@@ -143,9 +237,176 @@ pub(crate) fn program(row: &PgRow) -> StoreResult<Program> {
         program_type,
         name: get(row, "name")?,
         website: get(row, "website")?,
+        settings: program_settings(row)?,
         created_at: Timestamp::from_micros(get(row, "created_at")?),
         updated_at: Timestamp::from_micros(get(row, "updated_at")?),
     })
+}
+
+/// The settings columns of a program row.
+fn program_settings(row: &PgRow) -> StoreResult<ProgramSettings> {
+    let link_format: String = get(row, "link_format")?;
+    let link_format = LinkFormat::parse(&link_format)
+        .ok_or_else(|| StoreError::Backend(format!("unknown link format {link_format:?}")))?;
+    let cookie_lifetime: i64 = get(row, "cookie_lifetime")?;
+    let cookie_lifetime_days = u32::try_from(cookie_lifetime).map_err(|_| {
+        StoreError::Backend(format!("cookie lifetime out of range: {cookie_lifetime}"))
+    })?;
+    Ok(ProgramSettings {
+        currency: get(row, "currency")?,
+        cookie_lifetime_days,
+        referral_param: get(row, "referral_param")?,
+        link_format,
+        program_flags: from_json(&get::<String>(row, "program_flags")?)?,
+        portal_flags: from_json(&get::<String>(row, "portal_flags")?)?,
+    })
+}
+
+/// A JSON column (selected as text) as a value.
+fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("bad JSON column: {e}")))
+}
+
+/// A value as the JSON text a `$n::jsonb` parameter takes.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("bad JSON value: {e}")))
+}
+
+/// A `tags` column: a JSON array of strings, or NULL (refer-a-friend rows) for none.
+fn tags(row: &PgRow, column: &str) -> StoreResult<Vec<String>> {
+    match get::<Option<String>>(row, column)? {
+        Some(text) => from_json(&text),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Column names of one partner in a result row: plain, or aliased with a prefix when a query
+/// returns a partner and its referring partner side by side.
+pub(crate) struct PartnerColumns {
+    row_id: &'static str,
+    program_id: &'static str,
+    ext_id: &'static str,
+    email: &'static str,
+    name: &'static str,
+    surname: &'static str,
+    tos: &'static str,
+    approved: &'static str,
+    status: &'static str,
+    tags: &'static str,
+    referring_partner_row_id: &'static str,
+    created_at: &'static str,
+    updated_at: &'static str,
+}
+
+/// The names [`partner_columns!`] selects.
+pub(crate) const PARTNER: PartnerColumns = PartnerColumns {
+    row_id: "row_id",
+    program_id: "program_id",
+    ext_id: "ext_id",
+    email: "email",
+    name: "name",
+    surname: "surname",
+    tos: "tos",
+    approved: "approved",
+    status: "status",
+    tags: "tags",
+    referring_partner_row_id: "referring_partner_row_id",
+    created_at: "created_at",
+    updated_at: "updated_at",
+};
+
+/// The `r_`-prefixed names a partner view query gives the referring partner's columns.
+pub(crate) const REFERRING_PARTNER: PartnerColumns = PartnerColumns {
+    row_id: "r_row_id",
+    program_id: "r_program_id",
+    ext_id: "r_ext_id",
+    email: "r_email",
+    name: "r_name",
+    surname: "r_surname",
+    tos: "r_tos",
+    approved: "r_approved",
+    status: "r_status",
+    tags: "r_tags",
+    referring_partner_row_id: "r_referring_partner_row_id",
+    created_at: "r_created_at",
+    updated_at: "r_updated_at",
+};
+
+/// The partner whose columns are named by `cols`.
+pub(crate) fn partner(row: &PgRow, cols: &PartnerColumns) -> StoreResult<Partner> {
+    let status: String = get(row, cols.status)?;
+    let status = PartnerStatus::parse(&status)
+        .ok_or_else(|| StoreError::Backend(format!("unknown partner status {status:?}")))?;
+    Ok(Partner {
+        row_id: PartnerRowId(get(row, cols.row_id)?),
+        program_id: ProgramRowId(get(row, cols.program_id)?),
+        id: get(row, cols.ext_id)?,
+        email: get(row, cols.email)?,
+        name: get(row, cols.name)?,
+        surname: get(row, cols.surname)?,
+        tos: get(row, cols.tos)?,
+        approved: get(row, cols.approved)?,
+        status,
+        tags: tags(row, cols.tags)?,
+        referring_partner: get::<Option<i64>>(row, cols.referring_partner_row_id)?
+            .map(PartnerRowId),
+        created_at: Timestamp::from_micros(get(row, cols.created_at)?),
+        updated_at: Timestamp::from_micros(get(row, cols.updated_at)?),
+    })
+}
+
+/// Every row as a plain partner ([`partner_columns!`]).
+pub(crate) fn partners(rows: &[PgRow]) -> StoreResult<Vec<Partner>> {
+    rows.iter().map(|row| partner(row, &PARTNER)).collect()
+}
+
+/// The referring half of a partner view row (`r_*` columns), absent when nobody brought the
+/// partner.
+pub(crate) fn referring_partner(row: &PgRow) -> StoreResult<Option<Box<Partner>>> {
+    if get::<Option<i64>>(row, REFERRING_PARTNER.row_id)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(partner(row, &REFERRING_PARTNER)?)))
+}
+
+/// A partner link row ([`link_columns!`]).
+pub(crate) fn partner_link(row: &PgRow) -> StoreResult<PartnerLink> {
+    Ok(PartnerLink {
+        row_id: LinkRowId(get(row, "row_id")?),
+        program_id: ProgramRowId(get(row, "program_id")?),
+        partner: PartnerRowId(get(row, "partner_row_id")?),
+        key: get(row, "key")?,
+        is_default: get(row, "is_default")?,
+        created_at: Timestamp::from_micros(get(row, "created_at")?),
+        updated_at: Timestamp::from_micros(get(row, "updated_at")?),
+    })
+}
+
+/// An affiliate customer row ([`affiliate_customer_columns!`]).
+pub(crate) fn affiliate_customer(row: &PgRow) -> StoreResult<AffiliateCustomer> {
+    let status: String = get(row, "status")?;
+    let status = CustomerStatus::parse(&status)
+        .ok_or_else(|| StoreError::Backend(format!("unknown customer status {status:?}")))?;
+    Ok(AffiliateCustomer {
+        row_id: CustomerRowId(get(row, "row_id")?),
+        program_id: ProgramRowId(get(row, "program_id")?),
+        key: get(row, "key")?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        surname: get(row, "surname")?,
+        tags: tags(row, "tags")?,
+        partner: PartnerRowId(get(row, "partner_row_id")?),
+        partner_key: get(row, "partner_key")?,
+        link: get::<Option<i64>>(row, "link_row_id")?.map(LinkRowId),
+        status,
+        created_at: Timestamp::from_micros(get(row, "created_at")?),
+        updated_at: Timestamp::from_micros(get(row, "updated_at")?),
+    })
+}
+
+/// Every row as an affiliate customer.
+pub(crate) fn affiliate_customers(rows: &[PgRow]) -> StoreResult<Vec<AffiliateCustomer>> {
+    rows.iter().map(affiliate_customer).collect()
 }
 
 /// An API key row joined with its program's public id.

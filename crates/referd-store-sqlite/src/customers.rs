@@ -5,7 +5,7 @@ use referd_core::customer::{
     Customer, CustomerFilter, CustomerLookup, CustomerPatch, CustomerRowId, CustomerSearch,
     CustomerStatus, CustomerView, NewCustomer, ReferStatus, ReferrerView,
 };
-use referd_core::page::{PageRequest, SortOrder};
+use referd_core::page::PageRequest;
 use referd_core::program::ProgramRowId;
 use referd_core::store::{CustomerStore, StoreError, StoreResult, UniqueField};
 use referd_core::time::Timestamp;
@@ -13,7 +13,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::rows::{CUSTOMER_COLUMN_COUNT, customer_at, customer_columns};
-use crate::{SqliteStore, backend, is_unique_violation};
+use crate::{SqliteStore, backend, is_unique_violation, sort_order};
 
 /// Live referrals of the customer aliased `{alias}`.
 fn referral_count_sql(alias: &str) -> String {
@@ -22,16 +22,9 @@ fn referral_count_sql(alias: &str) -> String {
     )
 }
 
-fn order(page: PageRequest) -> &'static str {
-    match page.sort {
-        SortOrder::Asc => "ASC",
-        SortOrder::Desc => "DESC",
-    }
-}
-
 /// After a unique violation, which field collided. Runs in the writer, whose writes are
 /// serial, so the answer cannot change under it.
-fn conflicting_field(
+pub(crate) fn conflicting_field(
     conn: &Connection,
     program: i64,
     ext_id: Option<&str>,
@@ -228,7 +221,7 @@ impl CustomerStore for SqliteStore {
              WHERE c.program_id = ?1 AND c.status = 'active' {refer}
              ORDER BY c.row_id {} LIMIT ?2 OFFSET ?3",
             customer_columns("c"),
-            order(page)
+            sort_order(page)
         );
         self.query_customers(&sql, params_vec(program, page, []))
     }
@@ -257,7 +250,7 @@ impl CustomerStore for SqliteStore {
              WHERE c.program_id = ?1 AND c.deleted_at IS NULL{conditions}
              ORDER BY c.row_id {} LIMIT ?2 OFFSET ?3",
             customer_columns("c"),
-            order(page)
+            sort_order(page)
         );
         let mut params = params_vec(program, page, []);
         params.extend(extra);

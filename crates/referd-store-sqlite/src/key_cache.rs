@@ -76,7 +76,7 @@ impl KeyCache {
 mod tests {
     use super::*;
     use referd_core::ids::ProgramType;
-    use referd_core::program::ProgramRowId;
+    use referd_core::program::{ProgramRowId, ProgramSettings};
     use referd_core::time::Timestamp;
 
     fn program() -> Program {
@@ -86,6 +86,7 @@ mod tests {
             program_type: ProgramType::Referral,
             name: "n".into(),
             website: None,
+            settings: ProgramSettings::default(),
             created_at: Timestamp::from_micros(0),
             updated_at: Timestamp::from_micros(0),
         }

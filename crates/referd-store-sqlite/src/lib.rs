@@ -9,9 +9,12 @@
 //! - **Reads** use separate read-only connections ([`readers`]); in WAL mode they never wait
 //!   for the writer and always see every write that has been answered.
 
+mod affiliate_customers;
 mod customers;
 mod key_cache;
+mod links;
 mod migrate;
+mod partners;
 mod programs;
 mod readers;
 mod rows;
@@ -21,6 +24,7 @@ mod writer;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use referd_core::page::{PageRequest, SortOrder};
 use referd_core::store::{Store, StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
 
@@ -113,4 +117,12 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
     )
+}
+
+/// The `ORDER BY … row_id` direction of a page.
+pub(crate) fn sort_order(page: PageRequest) -> &'static str {
+    match page.sort {
+        SortOrder::Asc => "ASC",
+        SortOrder::Desc => "DESC",
+    }
 }

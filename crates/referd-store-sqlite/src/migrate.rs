@@ -7,11 +7,18 @@ use rusqlite::Connection;
 use crate::backend;
 
 /// (version, name, SQL). Never edit a shipped entry; append a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "programs_customers",
-    include_str!("../migrations/0001_programs_customers.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "programs_customers",
+        include_str!("../migrations/0001_programs_customers.sql"),
+    ),
+    (
+        2,
+        "affiliate",
+        include_str!("../migrations/0002_affiliate.sql"),
+    ),
+];
 
 /// Applies the migrations not yet recorded. Runs inside the writer's transaction.
 pub(crate) fn apply(conn: &Connection) -> StoreResult<()> {

@@ -1,14 +1,15 @@
-//! Programs and API keys on SQLite.
+//! Programs, their settings, the two-step delete and API keys on SQLite.
 
 use async_trait::async_trait;
 use referd_core::program::{
-    ApiKeyInfo, ApiKeySelector, NewProgram, Program, ProgramRowId, ReferralCounts,
+    AffiliateCounts, ApiKeyInfo, ApiKeySelector, NewProgram, Program, ProgramPatch, ProgramRowId,
+    ProgramSettings, ReferralCounts,
 };
 use referd_core::store::{ProgramStore, StoreError, StoreResult, UniqueField};
 use referd_core::time::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use crate::rows::{PROGRAM_COLUMNS, program};
+use crate::rows::{self, flags_json, program, program_columns};
 use crate::{SqliteStore, backend, is_unique_violation};
 
 #[async_trait]
@@ -46,6 +47,8 @@ impl ProgramStore for SqliteStore {
                     program_type: new.program_type,
                     name: new.name,
                     website: new.website,
+                    // The columns' defaults (migration 0002) are the domain's defaults.
+                    settings: ProgramSettings::default(),
                     created_at: new.created_at,
                     updated_at: new.created_at,
                 };
@@ -57,8 +60,10 @@ impl ProgramStore for SqliteStore {
     async fn list_programs(&self) -> StoreResult<Vec<Program>> {
         self.readers.with(|conn| {
             let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {PROGRAM_COLUMNS} FROM programs p ORDER BY p.id"
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    program_columns!("p."),
+                    " FROM programs p ORDER BY p.id"
                 ))
                 .map_err(backend)?;
             let rows = stmt.query_map([], program).map_err(backend)?;
@@ -68,8 +73,10 @@ impl ProgramStore for SqliteStore {
 
     async fn find_program(&self, public_id: &str) -> StoreResult<Option<Program>> {
         self.readers.with(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {PROGRAM_COLUMNS} FROM programs p WHERE p.public_id = ?1"
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                program_columns!("p."),
+                " FROM programs p WHERE p.public_id = ?1"
             ))
             .and_then(|mut s| s.query_row([public_id], program).optional())
             .map_err(backend)
@@ -150,11 +157,12 @@ impl ProgramStore for SqliteStore {
         let generation = self.keys.generation();
         let found = self.readers.with(|conn| {
             // A constant statement: this runs on every authenticated request.
-            conn.prepare_cached(
-                "SELECT p.id, p.public_id, p.program_type, p.name, p.website, p.created_at, p.updated_at
-                 FROM api_keys k JOIN programs p ON p.id = k.program_id
-                 WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
-            )
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                program_columns!("p."),
+                " FROM api_keys k JOIN programs p ON p.id = k.program_id
+                 WHERE k.key_hash = ?1 AND k.revoked_at IS NULL"
+            ))
             .and_then(|mut s| s.query_row([key_hash], program).optional())
             .map_err(backend)
         })?;
@@ -190,6 +198,152 @@ impl ProgramStore for SqliteStore {
             })
             .map_err(backend)
         })
+    }
+
+    async fn affiliate_counts(
+        &self,
+        program: ProgramRowId,
+        before: Option<Timestamp>,
+    ) -> StoreResult<AffiliateCounts> {
+        let before = before.map_or(i64::MAX, Timestamp::as_micros);
+        self.readers.with(|conn| {
+            // One statement, so both counts come from the same snapshot.
+            conn.prepare_cached(
+                "SELECT
+                   count(*),
+                   coalesce(sum(p.status = 'active'), 0),
+                   coalesce(sum(p.status = 'pending'), 0),
+                   coalesce(sum(p.status = 'archived'), 0),
+                   (SELECT count(*) FROM customers c
+                    WHERE c.program_id = ?1 AND c.partner_row_id IS NOT NULL
+                      AND c.deleted_at IS NULL AND c.created_at < ?2)
+                 FROM partners p
+                 WHERE p.program_id = ?1 AND p.deleted_at IS NULL AND p.created_at < ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![program.0, before], |r| {
+                    Ok(AffiliateCounts {
+                        partners: r.get::<_, i64>(0)?.unsigned_abs(),
+                        active_partners: r.get::<_, i64>(1)?.unsigned_abs(),
+                        pending_partners: r.get::<_, i64>(2)?.unsigned_abs(),
+                        archived_partners: r.get::<_, i64>(3)?.unsigned_abs(),
+                        customers: r.get::<_, i64>(4)?.unsigned_abs(),
+                    })
+                })
+            })
+            .map_err(backend)
+        })
+    }
+
+    async fn update_program(
+        &self,
+        program: ProgramRowId,
+        patch: &ProgramPatch,
+        now: Timestamp,
+    ) -> StoreResult<Program> {
+        let patch = patch.clone();
+        let updated = self
+            .writer
+            .run(move |conn| {
+                // `json_patch` merges the given flags into the stored object (RFC 7396): a
+                // flag not named keeps its value, and `{}` changes nothing.
+                conn.prepare_cached(concat!(
+                    "UPDATE programs SET
+                       name = coalesce(?2, name),
+                       website = coalesce(?3, website),
+                       currency = coalesce(?4, currency),
+                       cookie_lifetime = coalesce(?5, cookie_lifetime),
+                       referral_param = coalesce(?6, referral_param),
+                       link_format = coalesce(?7, link_format),
+                       program_flags = json_patch(program_flags, ?8),
+                       portal_flags = json_patch(portal_flags, ?9),
+                       updated_at = ?10
+                     WHERE id = ?1
+                     RETURNING ",
+                    program_columns!("")
+                ))
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![
+                            program.0,
+                            patch.name,
+                            patch.website,
+                            patch.currency,
+                            patch.cookie_lifetime_days,
+                            patch.referral_param,
+                            patch.link_format.map(|f| f.as_str()),
+                            flags_json(&patch.program_flags),
+                            flags_json(&patch.portal_flags),
+                            now.as_micros()
+                        ],
+                        rows::program,
+                    )
+                    .optional()
+                })
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound)
+            })
+            .await;
+        // After the commit: requests authenticated by this program's keys must see the new
+        // settings at once, not after the cache's TTL.
+        self.keys.clear();
+        updated
+    }
+
+    async fn set_program_delete_code(
+        &self,
+        program: ProgramRowId,
+        code: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let code = code.to_string();
+        self.writer
+            .run(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE programs SET delete_code = ?2, delete_code_expires_at = ?3
+                         WHERE id = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![program.0, code, expires_at.as_micros()]))
+                    .map_err(backend)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_program(
+        &self,
+        program: ProgramRowId,
+        code: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let code = code.to_string();
+        let deleted = self
+            .writer
+            .run(move |conn| {
+                // The code check is part of the DELETE itself, so check and delete cannot be
+                // separated. Keys, partners, links and customers go by ON DELETE CASCADE;
+                // references between them (referrer, referring partner, partner, link) are
+                // NO ACTION, checked when the statement ends, by which time every row of the
+                // program is gone.
+                let changed = conn
+                    .prepare_cached(
+                        "DELETE FROM programs
+                         WHERE id = ?1 AND delete_code = ?2 AND delete_code_expires_at >= ?3",
+                    )
+                    .and_then(|mut s| s.execute(params![program.0, code, now.as_micros()]))
+                    .map_err(backend)?;
+                Ok(changed == 1)
+            })
+            .await;
+        if matches!(deleted, Ok(true)) {
+            // After the commit: the program's keys must stop authenticating at once.
+            self.keys.clear();
+        }
+        deleted
     }
 }
 

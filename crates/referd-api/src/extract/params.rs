@@ -279,6 +279,78 @@ impl Params {
         parsed
     }
 
+    /// A boolean: `true`/`false`, `1`/`0`, or those as strings (form bodies and query strings
+    /// carry only text).
+    pub fn boolean(&self, path: &[&str], errors: &mut FieldErrors) -> Option<bool> {
+        let parsed = match self.get(path)? {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(0) => Some(false),
+                Some(1) => Some(true),
+                _ => None,
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Some(true),
+                "false" | "0" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            let field = path.join(".");
+            errors.add(&field, format!("The {field} field must be true or false."));
+        }
+        parsed
+    }
+
+    /// A list of strings (`tags`): a JSON array of strings or numbers, `tags[]=a&tags[]=b`,
+    /// or one string as a list of one. `[]` is an empty list (it clears); absent is `None`.
+    pub fn string_list(&self, path: &[&str], errors: &mut FieldErrors) -> Option<Vec<String>> {
+        let field = path.join(".");
+        match self.get(path)? {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) if s.contains('\0') => errors.add(
+                            format!("{field}.{i}"),
+                            format!("The {field}.{i} field must not contain NUL characters."),
+                        ),
+                        Value::String(s) => out.push(s.clone()),
+                        Value::Number(n) => out.push(n.to_string()),
+                        Value::Null => {}
+                        _ => errors.add(
+                            format!("{field}.{i}"),
+                            format!("The {field}.{i} field must be a string."),
+                        ),
+                    }
+                }
+                Some(out)
+            }
+            Value::String(s) if !s.contains('\0') => Some(vec![s.clone()]),
+            _ => {
+                errors.add(
+                    &field,
+                    format!("The {field} field must be an array of strings."),
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether any of these top-level parameters was given (even as `null`).
+    pub fn has_any(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| self.map.contains_key(*n))
+    }
+
+    /// The top-level map (for settings objects passed on whole).
+    pub fn raw_object(&self, key: &str) -> Option<&Map<String, Value>> {
+        match self.map.get(key) {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     /// An object given as a nested value: `referring_customer: {...}` or its flat spellings
     /// (`referring_customer.id`, `referring_customer_id`) are handled by [`Params::get`];
     /// this reports a scalar where an object belongs.

@@ -1,4 +1,6 @@
-//! `/v1/customers` for refer-a-friend programs (seed 000, spec §6.11–6.13).
+//! `/v1/customers` for refer-a-friend programs (seed 000, spec §6.11–6.13). Each handler
+//! first branches on the program type: an affiliate program's customers are another resource
+//! on the same paths (`affiliate_customers.rs`).
 //!
 //! Identifiers: a path `{id}` is the customer's `id`, else its `key`, else its `email` (the
 //! n8n node sends any of the three). The body-addressed forms `PUT /v1/customers` and
@@ -10,6 +12,7 @@ use axum::response::Response;
 use referd_core::customer::{
     CustomerFilter, CustomerLookup, CustomerPatch, CustomerSearch, ReferStatus,
 };
+use referd_core::ids::ProgramType;
 use referd_core::program::Program;
 use referd_core::service::customers::{self as service, CustomerInput, ReferrerRef, Transition};
 use referd_core::validate::FieldErrors;
@@ -17,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Params, PathIdent};
+use crate::handlers::affiliate_customers as affiliate;
 use crate::handlers::listing::{
     CUSTOMER_TRANSACTIONS_LIMIT, STANDARD_LIMIT, location, page_request,
 };
@@ -54,7 +58,14 @@ fn customer_input(p: &Params) -> Result<CustomerInput, ApiError> {
     Ok(input)
 }
 
+fn is_affiliate(program: &Program) -> bool {
+    program.program_type == ProgramType::Affiliate
+}
+
 pub async fn create(State(state): State<AppState>, Auth(program): Auth, p: Params) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::create(&state, &program, &p).await;
+    }
     let input = customer_input(&p)?;
     let view = service::create(&*state.store, &program, input, state.clock.now()).await?;
     Ok(wire::data(customer::full(&program, &view)))
@@ -65,6 +76,9 @@ pub async fn get(
     Auth(program): Auth,
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::get(&state, &program, &ident).await;
+    }
     let view = service::get(&*state.store, &program, &ident).await?;
     Ok(wire::data(customer::full(&program, &view)))
 }
@@ -75,6 +89,9 @@ pub async fn list(
     uri: Uri,
     p: Params,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::list(&state, &program, &uri, &p).await;
+    }
     let page = page_request(&p, STANDARD_LIMIT)?;
     let mut e = FieldErrors::new();
     let refer_status = p.string(&["refer_status"], &mut e);
@@ -104,6 +121,9 @@ pub async fn search(
     uri: Uri,
     p: Params,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::search(&state, &program, &uri, &p).await;
+    }
     let page = page_request(&p, STANDARD_LIMIT)?;
     let mut e = FieldErrors::new();
     let criteria = CustomerSearch {
@@ -140,6 +160,9 @@ pub async fn transactions(
     PathIdent(ident): PathIdent,
     p: Params,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::transactions(&state, &program, &ident, &p).await;
+    }
     page_request(&p, CUSTOMER_TRANSACTIONS_LIMIT)?;
     service::get(&*state.store, &program, &ident).await?;
     Ok(wire::data(Vec::<()>::new()))
@@ -313,6 +336,9 @@ pub async fn update(
     PathIdent(ident): PathIdent,
     p: Params,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::update(&state, &program, ident, &p).await;
+    }
     let (patch, prefix) = patch_from(&p, &[])?;
     let lookup = CustomerLookup::AnyIdentifier(ident);
     let view = service::update(
@@ -332,6 +358,9 @@ pub async fn update_by_body(
     Auth(program): Auth,
     p: Params,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::update_by_body(&state, &program, &p).await;
+    }
     let (lookup, used) = body_lookup(&p)?;
     // In the flat body-addressed form, the field that found the customer is not a change:
     // found by `id`, a flat `key` or `email` is new; found by `key`, only `email` can change.
@@ -360,6 +389,9 @@ async fn transition(
     lookup: CustomerLookup,
     transition: Transition,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::transition(&state, &program, lookup, transition).await;
+    }
     service::transition(
         &*state.store,
         &program,
@@ -403,6 +435,46 @@ pub async fn delete_by_body(
     Auth(program): Auth,
     p: Params,
 ) -> ApiResult {
+    if is_affiliate(&program) {
+        return affiliate::delete_by_body(&state, &program, &p).await;
+    }
     let (lookup, _) = body_lookup(&p)?;
     transition(state, program, lookup, Transition::Delete).await
+}
+
+/// `POST /v1/customer` (PHP SDK, deprecated; affiliate programs).
+pub async fn create_singular(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    p: Params,
+) -> ApiResult {
+    affiliate::create_legacy(&state, &program, &p).await
+}
+
+/// `GET /v1/customer` with a body `key` (PHP SDK, deprecated; affiliate programs).
+pub async fn get_singular(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    p: Params,
+) -> ApiResult {
+    referd_core::service::partners::require_affiliate(&program)?;
+    affiliate::get_legacy(&state, &program, &p).await
+}
+
+/// `PUT /v1/customer` with `{"key","update"}` (PHP SDK, deprecated; affiliate programs).
+pub async fn update_singular(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    p: Params,
+) -> ApiResult {
+    affiliate::update_by_body(&state, &program, &p).await
+}
+
+/// `DELETE /v1/customer` with a body `key` (PHP SDK, deprecated; affiliate programs).
+pub async fn delete_singular(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    p: Params,
+) -> ApiResult {
+    affiliate::delete_by_body(&state, &program, &p).await
 }

@@ -1,7 +1,10 @@
-//! Request handlers, one file per resource. Each is thin: read parameters, call a
-//! `referd_core::service` function, shape the answer.
+//! Request handlers, one file per resource. Each reads its parameters, calls a use case in
+//! `referd_core::service`, and writes the wire shape.
 
+pub mod affiliate_customers;
 pub mod customers;
 pub mod fallback;
 pub mod listing;
+pub mod partner_links;
+pub mod partners;
 pub mod program;

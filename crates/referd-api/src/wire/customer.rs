@@ -7,9 +7,6 @@ use serde::Serialize;
 
 use crate::wire::timestamp;
 
-/// The referral query parameter of refer-a-friend links.
-pub const REFERRAL_PARAM: &str = "ref";
-
 #[derive(Serialize)]
 pub struct Metadata<'a> {
     date_of_birth: Option<&'a str>,
@@ -71,10 +68,7 @@ pub struct CustomerSummary<'a> {
 
 /// The customer's referral links (today: its default link).
 pub fn referral_links(program: &Program, customer: &Customer) -> Vec<String> {
-    program
-        .referral_link(REFERRAL_PARAM, &customer.key)
-        .into_iter()
-        .collect()
+    program.referral_link(&customer.key).into_iter().collect()
 }
 
 pub fn full<'a>(program: &Program, view: &'a CustomerView) -> CustomerFull<'a> {

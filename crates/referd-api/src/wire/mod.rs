@@ -1,8 +1,11 @@
 //! Wire shapes: the `{"data":…,"status":1}` envelope, simple pagination, and the JSON
 //! objects of each resource. Key order follows Partnero's documented examples.
 
+pub mod affiliate;
 pub mod customer;
+pub mod link;
 pub mod page;
+pub mod partner;
 pub mod program;
 
 use axum::http::{HeaderValue, StatusCode, header};

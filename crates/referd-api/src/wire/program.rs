@@ -1,16 +1,12 @@
-//! Program objects: the `program` block shared by `GET /v1/test` and `GET /v1/program`, and
-//! the refer-a-friend overview.
+//! Program objects: the `program` block shared by `GET /v1/test` and `GET /v1/program`, the
+//! settings blocks, and the overview of each program type.
 
 use referd_core::program::Program;
 use referd_core::service::programs::{
-    ReferralOverview, growth_percent, share_hundredths, share_percent,
+    AffiliateOverview, ReferralOverview, growth_percent, portal_flag_names, program_flag_names,
+    share_hundredths, share_percent,
 };
-use serde_json::{Value, json};
-
-/// Default cookie lifetime in days, as Partnero documents it (configurable per program once
-/// program settings land).
-pub const DEFAULT_COOKIE_LIFETIME_DAYS: u32 = 30;
-pub const DEFAULT_CURRENCY: &str = "USD";
+use serde_json::{Map, Value, json};
 
 pub fn program_block(p: &Program) -> Value {
     json!({
@@ -64,25 +60,112 @@ pub fn referral_overview(p: &Program, o: &ReferralOverview) -> Value {
             json!({ "partner_portal_url": null, "website_url": p.website }),
         );
         obj.insert("stats".into(), stats.clone());
-        obj.insert(
-            "program_settings".into(),
-            json!({
-                "currency": DEFAULT_CURRENCY,
-                "cookie_lifetime": DEFAULT_COOKIE_LIFETIME_DAYS.to_string(),
-                "referral_portal_enabled": false,
-                "rewards_notification_enabled": false,
-            }),
-        );
-        obj.insert(
-            "portal_settings".into(),
-            json!({
-                "registration_disabled": false,
-                "program_page_enabled": false,
-                "widget_enabled": false,
-                "embeddable_form_enabled": false,
-                "popup_form_enabled": false,
-            }),
-        );
+        obj.insert("program_settings".into(), program_settings(p));
+        obj.insert("portal_settings".into(), portal_settings(p));
     }
     data
+}
+
+/// Every known toggle with its stored value (false when never set), in the documented order.
+fn flags(names: &[&str], stored: &std::collections::BTreeMap<String, bool>) -> Map<String, Value> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                json!(stored.get(*n).copied().unwrap_or(false)),
+            )
+        })
+        .collect()
+}
+
+/// `program_settings`: the typed settings, then the type's toggles.
+pub fn program_settings(p: &Program) -> Value {
+    let s = &p.settings;
+    let mut block = Map::new();
+    block.insert("currency".into(), json!(s.currency));
+    // A string, as Partnero's examples show it.
+    block.insert(
+        "cookie_lifetime".into(),
+        json!(s.cookie_lifetime_days.to_string()),
+    );
+    block.insert("referral_parameter".into(), json!(p.referral_param()));
+    block.insert("link_format".into(), json!(s.link_format.as_str()));
+    block.extend(flags(program_flag_names(p.program_type), &s.program_flags));
+    Value::Object(block)
+}
+
+pub fn portal_settings(p: &Program) -> Value {
+    Value::Object(flags(
+        portal_flag_names(p.program_type),
+        &p.settings.portal_flags,
+    ))
+}
+
+/// Money totals by currency: none until transactions are recorded.
+fn no_money() -> Value {
+    json!({})
+}
+
+/// `GET /v1/program` for an affiliate program: `program`, `stats`, `program_settings` and
+/// `portal_settings` (spec §4.2). Counts are real; amounts, clicks and sales are 0 until
+/// transactions and click tracking record them.
+pub fn affiliate_overview(p: &Program, o: &AffiliateOverview) -> Value {
+    let (now, before) = (o.now, o.before);
+    let stats = json!({
+        "total_partners": now.partners.to_string(),
+        "total_partners_growth": growth_percent(before.partners, now.partners),
+        "total_purchases": 0,
+        "total_purchases_growth": 0,
+        "total_signups": now.customers,
+        "total_signups_growth": growth_percent(before.customers, now.customers),
+        "total_paid_accounts": 0,
+        "total_paid_accounts_growth": 0,
+        "total_reward": no_money(),
+        "total_reward_growth": 0,
+        "total_revenue": no_money(),
+        "total_revenue_growth": 0,
+        "affiliate_referred_visitors_clicks": "0",
+        "affiliate_referred_visitors_clicks_growth": 0,
+        "click_to_signup_conversion": "0",
+        "click_to_signup_conversion_growth": 0,
+        "signup_to_sale_conversion": "0",
+        "signup_to_sale_conversion_growth": 0,
+        "total_paid": [],
+        "total_pending": [],
+        "net_profit": 0,
+        "net_profit_growth": 0,
+        "net_profit_formatted": "0",
+        "average_order_value": no_money(),
+        "rewards_breakdown": { "unclaimed": [], "in_review": [], "paid": [] },
+        "partner_activity": {
+            "active": now.active_partners,
+            "pending": now.pending_partners,
+            "archived": now.archived_partners,
+        },
+        "payout_status_breakdown": [],
+    });
+    json!({
+        "program": program_block(p),
+        "stats": stats,
+        "program_settings": program_settings(p),
+        "portal_settings": portal_settings(p),
+    })
+}
+
+/// `GET /v1/program` for a newsletter program (spec §4.2). Subscribers are not recorded yet,
+/// so their counts are 0.
+pub fn newsletter_overview(p: &Program) -> Value {
+    json!({
+        "id": p.public_id,
+        "name": p.name,
+        "esp_type": "custom",
+        "esp_type_name": "Custom",
+        "total_subscribers": 0,
+        "total_referring": 0,
+        "total_referred": 0,
+        "created_at": p.created_at.to_laravel(),
+        "program": program_block(p),
+        "program_settings": program_settings(p),
+    })
 }

@@ -9,6 +9,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{ProgramType, new_customer_id, new_referral_key};
 use crate::page::{Page, PageRequest};
 use crate::program::Program;
+use crate::service::conflict_error;
 use crate::store::{Store, StoreError, UniqueField};
 use crate::time::Timestamp;
 use crate::validate::{
@@ -47,24 +48,7 @@ pub fn require_referral(program: &Program) -> CoreResult<()> {
     }
 }
 
-fn conflict_message(field: UniqueField) -> (&'static str, &'static str) {
-    match field {
-        UniqueField::CustomerId => ("id", "The id has already been taken."),
-        UniqueField::CustomerKey => ("key", "The key has already been taken."),
-        UniqueField::CustomerEmail => ("email", "The email has already been taken."),
-        UniqueField::ProgramPublicId => ("public_id", "The public id has already been taken."),
-        UniqueField::ApiKey => ("api_key", "The API key has already been taken."),
-    }
-}
-
-/// Maps a unique conflict to the 422 Laravel would give, with `prefix` for nested forms
-/// (`update.`).
-fn conflict_error(field: UniqueField, prefix: &str) -> CoreError {
-    let (name, message) = conflict_message(field);
-    CoreError::field(format!("{prefix}{name}"), message)
-}
-
-fn validate_email(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<String> {
+pub(crate) fn validate_email(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<String> {
     let parsed = parse_email(raw);
     if parsed.is_none() {
         errors.add(

@@ -1,5 +1,31 @@
 //! Use cases: each function validates its input, applies the domain rules and calls the
 //! store. Handlers call these and only translate wire shapes.
 
+pub mod affiliate_customers;
 pub mod customers;
+pub mod partner_links;
+pub mod partners;
 pub mod programs;
+
+use crate::error::CoreError;
+use crate::store::UniqueField;
+
+fn conflict_message(field: UniqueField) -> (&'static str, &'static str) {
+    match field {
+        UniqueField::CustomerId => ("id", "The id has already been taken."),
+        UniqueField::CustomerKey => ("key", "The key has already been taken."),
+        UniqueField::CustomerEmail => ("email", "The email has already been taken."),
+        UniqueField::ProgramPublicId => ("public_id", "The public id has already been taken."),
+        UniqueField::ApiKey => ("api_key", "The API key has already been taken."),
+        UniqueField::PartnerId => ("id", "The id has already been taken."),
+        UniqueField::PartnerEmail => ("email", "The email has already been taken."),
+        UniqueField::LinkKey => ("key", "The key has already been taken."),
+    }
+}
+
+/// Maps a unique conflict to the 422 Laravel would give, with `prefix` for nested forms
+/// (`update.`).
+pub(crate) fn conflict_error(field: UniqueField, prefix: &str) -> CoreError {
+    let (name, message) = conflict_message(field);
+    CoreError::field(format!("{prefix}{name}"), message)
+}

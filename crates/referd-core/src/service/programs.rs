@@ -1,9 +1,14 @@
-//! Program use cases: creating a program with its first key, and the numbers behind
-//! `GET /v1/program` for refer-a-friend programs.
+//! Program use cases: creating a program with its first key, the numbers behind
+//! `GET /v1/program`, `PUT /v1/program` (and the PHP SDK's `PUT /v1/settings`), and the
+//! two-step `DELETE /v1/program`.
 
-use crate::error::CoreResult;
-use crate::ids::{ProgramType, generate_api_key, new_public_id};
-use crate::program::{NewProgram, Program, ReferralCounts};
+use serde_json::{Map, Value};
+
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{ProgramType, generate_api_key, new_confirmation_code, new_public_id};
+use crate::program::{
+    AffiliateCounts, LinkFormat, NewProgram, Program, ProgramPatch, ReferralCounts,
+};
 use crate::store::{Store, StoreError, UniqueField};
 use crate::time::Timestamp;
 use crate::validate::{FieldErrors, MAX_STRING_LEN};
@@ -92,6 +97,276 @@ pub async fn referral_overview(
         now: current,
         before,
     })
+}
+
+/// Affiliate counts now and as they were [`GROWTH_WINDOW_DAYS`] ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AffiliateOverview {
+    pub now: AffiliateCounts,
+    pub before: AffiliateCounts,
+}
+
+pub async fn affiliate_overview(
+    store: &dyn Store,
+    program: &Program,
+    now: Timestamp,
+) -> CoreResult<AffiliateOverview> {
+    let current = store.affiliate_counts(program.id, None).await?;
+    let before = store
+        .affiliate_counts(program.id, Some(now.minus_days(GROWTH_WINDOW_DAYS)))
+        .await?;
+    Ok(AffiliateOverview {
+        now: current,
+        before,
+    })
+}
+
+/// How long the confirmation code of `DELETE /v1/program` stays valid (Partnero: 20 s).
+pub const DELETE_CODE_SECONDS: i64 = 20;
+
+/// The boolean toggles `program_settings` accepts, per program type (spec §4.3).
+pub fn program_flag_names(kind: ProgramType) -> &'static [&'static str] {
+    match kind {
+        ProgramType::Affiliate => &[
+            "welcome_email_enabled",
+            "onboarding_enabled",
+            "partner_email_notifications_enabled",
+        ],
+        ProgramType::Referral => &["referral_portal_enabled", "rewards_notification_enabled"],
+        ProgramType::Newsletter => &[],
+    }
+}
+
+/// The boolean toggles `portal_settings` accepts, per program type (spec §4.3).
+pub fn portal_flag_names(kind: ProgramType) -> &'static [&'static str] {
+    match kind {
+        ProgramType::Affiliate => &[
+            "program_page_enabled",
+            "leads_page_enabled",
+            "registration_disabled",
+            "google_login_enabled",
+            "passwordless_login_enabled",
+            "sub_accounts_enabled",
+            "widget_enabled",
+            "signup_popup_enabled",
+            "embeddable_form_enabled",
+        ],
+        ProgramType::Referral => &[
+            "registration_disabled",
+            "program_page_enabled",
+            "widget_enabled",
+            "embeddable_form_enabled",
+            "popup_form_enabled",
+        ],
+        ProgramType::Newsletter => &[],
+    }
+}
+
+/// `PUT /v1/program` as sent: every part optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProgramUpdate {
+    pub name: Option<String>,
+    pub website: Option<String>,
+    pub program_settings: Option<Map<String, Value>>,
+    pub portal_settings: Option<Map<String, Value>>,
+}
+
+/// A boolean as clients send one: `true`/`false`, `1`/`0`, or those as strings.
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "on" | "yes" => Some(true),
+            "false" | "0" | "off" | "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads the typed settings and the known toggles of `program_settings`; an unknown name is
+/// a 422 naming it (a misspelt setting silently ignored is a setting never applied).
+fn read_program_settings(
+    kind: ProgramType,
+    section: &Map<String, Value>,
+    prefix: &str,
+    patch: &mut ProgramPatch,
+    errors: &mut FieldErrors,
+) {
+    for (name, value) in section {
+        let field = format!("{prefix}{name}");
+        if value.is_null() {
+            continue;
+        }
+        match name.as_str() {
+            "currency" => match value.as_str().map(str::trim) {
+                Some(c) if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) => {
+                    patch.currency = Some(c.to_ascii_uppercase());
+                }
+                _ => errors.add(
+                    &field,
+                    format!("The {field} field must be a 3-letter ISO 4217 currency code."),
+                ),
+            },
+            "cookie_lifetime" => {
+                let days = match value {
+                    Value::Number(n) => n.as_i64(),
+                    Value::String(s) => s.trim().parse::<i64>().ok(),
+                    _ => None,
+                };
+                match days {
+                    Some(d) if (1..=9_999_999).contains(&d) => {
+                        patch.cookie_lifetime_days = u32::try_from(d).ok();
+                    }
+                    _ => errors.add(
+                        &field,
+                        format!("The {field} field must be a whole number of days between 1 and 9999999."),
+                    ),
+                }
+            }
+            "referral_parameter" => match value.as_str() {
+                Some(p)
+                    if (1..=32).contains(&p.len())
+                        && p.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                {
+                    patch.referral_param = Some(p.to_string());
+                }
+                _ => errors.add(
+                    &field,
+                    format!("The {field} field must be 1 to 32 letters, digits, '_' or '-'."),
+                ),
+            },
+            "link_format" => match value.as_str().and_then(LinkFormat::parse) {
+                Some(f) => patch.link_format = Some(f),
+                None => errors.add(&field, format!("The {field} field must be query or path.")),
+            },
+            flag if program_flag_names(kind).contains(&flag) => match as_bool(value) {
+                Some(b) => {
+                    patch.program_flags.insert(flag.to_string(), b);
+                }
+                None => errors.add(&field, format!("The {field} field must be true or false.")),
+            },
+            _ => errors.add(&field, format!("The {field} setting is not supported.")),
+        }
+    }
+}
+
+fn read_portal_settings(
+    kind: ProgramType,
+    section: &Map<String, Value>,
+    patch: &mut ProgramPatch,
+    errors: &mut FieldErrors,
+) {
+    for (name, value) in section {
+        let field = format!("portal_settings.{name}");
+        if value.is_null() {
+            continue;
+        }
+        if !portal_flag_names(kind).contains(&name.as_str()) {
+            errors.add(&field, format!("The {field} setting is not supported."));
+            continue;
+        }
+        match as_bool(value) {
+            Some(b) => {
+                patch.portal_flags.insert(name.clone(), b);
+            }
+            None => errors.add(&field, format!("The {field} field must be true or false.")),
+        }
+    }
+}
+
+/// Validates an update into a patch; `settings_prefix` names the `program_settings` object
+/// in errors (`settings.` for `PUT /v1/settings`).
+pub fn validate_update(
+    program: &Program,
+    update: &ProgramUpdate,
+    settings_prefix: &str,
+) -> CoreResult<ProgramPatch> {
+    let mut errors = FieldErrors::new();
+    let name = update.name.as_deref().unwrap_or(&program.name);
+    if let Err(e) = validate_program_fields(name, update.website.as_deref()) {
+        for (field, messages) in e.iter() {
+            for m in messages {
+                errors.add(field, m.clone());
+            }
+        }
+    }
+    let mut patch = ProgramPatch {
+        name: update.name.as_ref().map(|n| n.trim().to_string()),
+        website: update
+            .website
+            .as_ref()
+            .map(|w| w.trim_end_matches('/').to_string()),
+        ..ProgramPatch::default()
+    };
+    if let Some(section) = &update.program_settings {
+        read_program_settings(
+            program.program_type,
+            section,
+            settings_prefix,
+            &mut patch,
+            &mut errors,
+        );
+    }
+    if let Some(section) = &update.portal_settings {
+        read_portal_settings(program.program_type, section, &mut patch, &mut errors);
+    }
+    errors.into_result()?;
+    Ok(patch)
+}
+
+/// Applies `PUT /v1/program`; answers the program as stored.
+pub async fn update(
+    store: &dyn Store,
+    program: &Program,
+    update: &ProgramUpdate,
+    settings_prefix: &str,
+    now: Timestamp,
+) -> CoreResult<Program> {
+    let patch = validate_update(program, update, settings_prefix)?;
+    if patch.is_empty() {
+        return Ok(program.clone());
+    }
+    Ok(store.update_program(program.id, &patch, now).await?)
+}
+
+/// Step one of `DELETE /v1/program`: a fresh code, valid for [`DELETE_CODE_SECONDS`].
+pub async fn request_delete(
+    store: &dyn Store,
+    program: &Program,
+    now: Timestamp,
+) -> CoreResult<String> {
+    let code = new_confirmation_code();
+    let expires = Timestamp::from_micros(now.as_micros() + DELETE_CODE_SECONDS * 1_000_000);
+    store
+        .set_program_delete_code(program.id, &code, expires)
+        .await?;
+    Ok(code)
+}
+
+/// Step two: deletes the program and everything in it when `code` is its unexpired code.
+pub async fn confirm_delete(
+    store: &dyn Store,
+    program: &Program,
+    code: &str,
+    now: Timestamp,
+) -> CoreResult<()> {
+    if store.delete_program(program.id, code, now).await? {
+        Ok(())
+    } else {
+        Err(CoreError::field(
+            "confirmation_code",
+            format!(
+                "The confirmation code is invalid or has expired (codes are valid for {DELETE_CODE_SECONDS} seconds; call DELETE /v1/program without one to get a new code)."
+            ),
+        ))
+    }
 }
 
 /// Growth in percent from `before` to `now`, to two decimals, as a JSON-ready number:

@@ -283,7 +283,59 @@ macro_rules! backend_tests {
     };
 }
 
+/// Runs each listed scenario on SQLite and on PostgreSQL, with an affiliate program (website
+/// [`WEBSITE`], so partner links are `https://partnero.com?aff=KEY`).
+#[macro_export]
+macro_rules! affiliate_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::TestApp::start_affiliate($crate::helpers::Backend::Sqlite).await {
+                        let store = app.store.clone();
+                        super::$name(app).await;
+                        store.close().await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::TestApp::start_affiliate($crate::helpers::Backend::Postgres).await {
+                        let store = app.store.clone();
+                        super::$name(app).await;
+                        store.close().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 impl TestApp {
+    /// An app whose program is an affiliate program.
+    pub async fn start_affiliate(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, ProgramType::Affiliate, Some(WEBSITE)).await
+    }
+
+    /// Creates a partner from a JSON body and returns its `data`.
+    pub async fn partner(&self, body: Value) -> Value {
+        self.post("/v1/partners", body).await.ok()["data"].clone()
+    }
+
+    /// A GET with a JSON body, as the PHP SDK sends every GET.
+    pub async fn get_with_body(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::GET, path, Some(body)).await
+    }
+
+    /// A DELETE with a JSON body.
+    pub async fn delete_with_body(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::DELETE, path, Some(body)).await
+    }
+
     /// A refer-a-friend program without a website, in the same database.
     pub async fn other_program_without_website(&self) -> (Program, String) {
         programs::create(

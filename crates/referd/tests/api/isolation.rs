@@ -78,4 +78,67 @@ async fn programs_never_see_each_other(app: TestApp) {
     );
 }
 
-crate::backend_tests!(programs_never_see_each_other);
+/// A refer-a-friend program and an affiliate program in one database: the referral key never
+/// sees partners, the affiliate key never sees refer-a-friend customers, and the same
+/// identifiers live in both.
+async fn referral_and_affiliate_programs_side_by_side(app: TestApp) {
+    app.customer(json!({"id":"c1","key":"k1","email":"one@x.test"}))
+        .await;
+    let (_, aff) = app.other_program(ProgramType::Affiliate).await;
+    let as_aff = |method: Method, path: &'static str, body: Option<serde_json::Value>| {
+        let aff = aff.clone();
+        let app = &app;
+        async move { app.call_as(&aff, method, path, body).await }
+    };
+    as_aff(
+        Method::POST,
+        "/v1/partners",
+        Some(json!({"id":"p1","key":"k1","email":"one@x.test"})),
+    )
+    .await
+    .ok();
+    as_aff(
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"key":"c1","email":"one@x.test","partner":{"key":"k1"}})),
+    )
+    .await
+    .ok();
+    // The affiliate key: its own customer, never the refer-a-friend one.
+    let got = as_aff(Method::GET, "/v1/customers/c1", None).await.ok();
+    assert_eq!(got["data"]["partner"], "k1");
+    assert!(got["data"].get("referral_link").is_none());
+    let list = as_aff(Method::GET, "/v1/customers", None).await.ok();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    as_aff(Method::GET, "/v1/customers/k1", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    // The referral key: partners are not its business, and its customer is its own.
+    for path in ["/v1/partners", "/v1/partners/p1", "/v1/partner?key=k1"] {
+        let body = app.get(path).await.expect(StatusCode::NOT_FOUND);
+        assert_eq!(
+            body["message"], "This endpoint is not available for referral programs.",
+            "{path}"
+        );
+    }
+    app.get("/v1/partner_referral_links/k1")
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let mine = app.get("/v1/customers/c1").await.ok();
+    assert_eq!(mine["data"]["referral_link"], "https://partnero.com?ref=k1");
+    assert_eq!(
+        app.get("/v1/customers").await.ok()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Deleting in one program leaves the other alone.
+    as_aff(Method::DELETE, "/v1/customers/c1", None).await.ok();
+    app.get("/v1/customers/c1").await.ok();
+}
+
+crate::backend_tests!(
+    programs_never_see_each_other,
+    referral_and_affiliate_programs_side_by_side
+);

@@ -3,10 +3,15 @@
 
 mod helpers;
 
+mod affiliate_customers;
 mod auth;
+mod clients_affiliate;
 mod customers_create;
 mod customers_lifecycle;
 mod customers_read;
 mod isolation;
+mod partner_links;
+mod partners;
 mod program;
+mod program_settings;
 mod wire;

@@ -1,0 +1,164 @@
+//! Partner objects (spec §5.1): the full object of `GET /v1/partners/{id}` (with `referrals`
+//! and `commissions`), the object of create and update (without them), and the reduced list
+//! item. Key order follows the refer-a-friend objects of seed 000, which Partnero's partner
+//! resource shares.
+
+use referd_core::partner::{Partner, PartnerView};
+use referd_core::program::Program;
+use serde::Serialize;
+
+use crate::wire::timestamp;
+
+/// `custom_fields` / `custom_field_values`: sign-up form fields, which API-created partners
+/// do not have.
+type Empty = [u8; 0];
+
+#[derive(Serialize)]
+pub struct Tag<'a> {
+    value: &'a str,
+}
+
+pub fn tags(tags: &[String]) -> Vec<Tag<'_>> {
+    tags.iter().map(|t| Tag { value: t }).collect()
+}
+
+/// The parent of a multi-tier partner, as a small object (not in Partnero's documented
+/// shape; clients that do not know it ignore it).
+#[derive(Serialize)]
+pub struct ParentOut<'a> {
+    id: &'a str,
+    email: &'a str,
+    name: Option<&'a str>,
+    surname: Option<&'a str>,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct PartnerObject<'a> {
+    email: &'a str,
+    created_at: String,
+    updated_at: String,
+    name: Option<&'a str>,
+    id: &'a str,
+    surname: Option<&'a str>,
+    tos: bool,
+    approved: bool,
+    status: &'static str,
+    custom_fields: Empty,
+    referrals_count: u64,
+    tags: Vec<Tag<'a>>,
+    referral_link: Option<String>,
+    referral_links: Vec<String>,
+    referring_partner: Option<ParentOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_field_values: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrals: Option<Referrals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commissions: Option<Commissions>,
+}
+
+/// Clicks, sign-ups and sales of the partner's customers. Sign-ups are its customers;
+/// clicks, revenue and sales stay 0 until click tracking and transactions record them.
+#[derive(Serialize)]
+pub struct Referrals {
+    clicks: u64,
+    signups: u64,
+    revenue: Empty,
+    sales_count: u64,
+    paid_accounts: u64,
+}
+
+/// What the partner earned; empty until transactions produce commissions.
+#[derive(Serialize)]
+pub struct Commissions {
+    paid: u64,
+    pending: Empty,
+    not_paid: Empty,
+}
+
+/// The partner's link URLs, the default first.
+pub fn link_urls(program: &Program, view: &PartnerView) -> Vec<String> {
+    view.link_keys
+        .iter()
+        .filter_map(|k| program.referral_link(k))
+        .collect()
+}
+
+fn object<'a>(program: &Program, view: &'a PartnerView, with_stats: bool) -> PartnerObject<'a> {
+    let p = &view.partner;
+    PartnerObject {
+        email: &p.email,
+        created_at: timestamp(p.created_at),
+        updated_at: timestamp(p.updated_at),
+        name: p.name.as_deref(),
+        id: &p.id,
+        surname: p.surname.as_deref(),
+        tos: p.tos,
+        approved: p.approved,
+        status: p.status.as_str(),
+        custom_fields: [],
+        referrals_count: view.referrals_count,
+        tags: tags(&p.tags),
+        referral_link: program.referral_link(&view.default_key),
+        referral_links: link_urls(program, view),
+        referring_partner: view.referring_partner.as_deref().map(|r| ParentOut {
+            id: &r.id,
+            email: &r.email,
+            name: r.name.as_deref(),
+            surname: r.surname.as_deref(),
+            status: r.status.as_str(),
+        }),
+        custom_field_values: with_stats.then_some([]),
+        referrals: with_stats.then_some(Referrals {
+            clicks: 0,
+            signups: view.referrals_count,
+            revenue: [],
+            sales_count: 0,
+            paid_accounts: 0,
+        }),
+        commissions: with_stats.then_some(Commissions {
+            paid: 0,
+            pending: [],
+            not_paid: [],
+        }),
+    }
+}
+
+/// `GET /v1/partners/{id}` and `GET /v1/partner`.
+pub fn full<'a>(program: &Program, view: &'a PartnerView) -> PartnerObject<'a> {
+    object(program, view, true)
+}
+
+/// Create and update responses.
+pub fn written<'a>(program: &Program, view: &'a PartnerView) -> PartnerObject<'a> {
+    object(program, view, false)
+}
+
+#[derive(Serialize)]
+pub struct PartnerSummary<'a> {
+    email: &'a str,
+    created_at: String,
+    updated_at: String,
+    id: &'a str,
+    name: Option<&'a str>,
+    surname: Option<&'a str>,
+    approved: bool,
+    status: &'static str,
+    custom_fields: Empty,
+}
+
+/// A list or search item.
+pub fn summary(p: &Partner) -> PartnerSummary<'_> {
+    PartnerSummary {
+        email: &p.email,
+        created_at: timestamp(p.created_at),
+        updated_at: timestamp(p.updated_at),
+        id: &p.id,
+        name: p.name.as_deref(),
+        surname: p.surname.as_deref(),
+        approved: p.approved,
+        status: p.status.as_str(),
+        custom_fields: [],
+    }
+}
