@@ -4,7 +4,9 @@
 mod auth;
 mod params;
 mod path;
+mod update;
 
 pub use auth::Auth;
 pub use params::{MAX_BODY_BYTES, Params};
 pub use path::PathIdent;
+pub use update::UpdateFields;

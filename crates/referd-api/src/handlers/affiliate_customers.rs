@@ -20,7 +20,7 @@ use referd_core::service::customers::Transition;
 use referd_core::validate::FieldErrors;
 
 use crate::error::ApiError;
-use crate::extract::Params;
+use crate::extract::{Params, UpdateFields};
 use crate::handlers::listing::{STANDARD_LIMIT, location, page_request};
 use crate::handlers::partners::partner_ref;
 use crate::state::AppState;
@@ -163,38 +163,15 @@ fn patch_from(
     p: &Params,
     skip: &[&str],
 ) -> Result<(AffiliateCustomerPatch, &'static str), ApiError> {
-    let mut e = FieldErrors::new();
-    if !p.expect_object("update", &mut e) {
-        return Err(e.into());
-    }
-    let (source, prefix, skip) = match p.object("update") {
-        Some(update) => (update, "update.", &[][..]),
-        None => (p.clone(), "", skip),
-    };
-    let field = |name: &str, e: &mut FieldErrors| {
-        if skip.contains(&name) {
-            None
-        } else {
-            source.string(&[name], e)
-        }
-    };
+    let mut f = UpdateFields::of(p, skip)?;
     let patch = AffiliateCustomerPatch {
-        key: field("key", &mut e),
-        email: field("email", &mut e),
-        name: field("name", &mut e),
-        surname: field("surname", &mut e),
-        tags: source.string_list(&["tags"], &mut e),
+        key: f.string("key"),
+        email: f.string("email"),
+        name: f.string("name"),
+        surname: f.string("surname"),
+        tags: f.string_list("tags"),
     };
-    if !e.is_empty() {
-        let prefixed = e.iter().fold(FieldErrors::new(), |mut acc, (f, msgs)| {
-            for m in msgs {
-                acc.add(format!("{prefix}{f}"), m.clone());
-            }
-            acc
-        });
-        return Err(prefixed.into());
-    }
-    Ok((patch, prefix))
+    Ok((patch, f.finish()?))
 }
 
 async fn update_with(

@@ -19,7 +19,7 @@ use referd_core::validate::FieldErrors;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Params, PathIdent};
+use crate::extract::{Auth, Params, PathIdent, UpdateFields};
 use crate::handlers::affiliate_customers as affiliate;
 use crate::handlers::listing::{
     CUSTOMER_TRANSACTIONS_LIMIT, STANDARD_LIMIT, location, page_request,
@@ -275,39 +275,15 @@ pub async fn stats(
 /// node and the Python SDK send flat fields). `skip` names flat fields that addressed the
 /// customer and so are not changes.
 fn patch_from(p: &Params, skip: &[&str]) -> Result<(CustomerPatch, &'static str), ApiError> {
-    let mut e = FieldErrors::new();
-    if !p.expect_object("update", &mut e) {
-        return Err(e.into());
-    }
-    let (source, prefix, skip) = match p.object("update") {
-        Some(update) => (update, "update.", &[][..]),
-        None => (p.clone(), "", skip),
-    };
-    let field = |name: &str, e: &mut FieldErrors| {
-        if skip.contains(&name) {
-            None
-        } else {
-            source.string(&[name], e)
-        }
-    };
-    source.expect_object("metadata", &mut e);
+    let mut f = UpdateFields::of(p, skip)?;
     let patch = CustomerPatch {
-        key: field("key", &mut e),
-        email: field("email", &mut e),
-        name: field("name", &mut e),
-        surname: field("surname", &mut e),
-        date_of_birth: source.string(&["metadata", "date_of_birth"], &mut e),
+        key: f.string("key"),
+        email: f.string("email"),
+        name: f.string("name"),
+        surname: f.string("surname"),
+        date_of_birth: f.nested_string(&["metadata", "date_of_birth"]),
     };
-    if !e.is_empty() {
-        let prefixed = e.iter().fold(FieldErrors::new(), |mut acc, (f, msgs)| {
-            for m in msgs {
-                acc.add(format!("{prefix}{f}"), m.clone());
-            }
-            acc
-        });
-        return Err(prefixed.into());
-    }
-    Ok((patch, prefix))
+    Ok((patch, f.finish()?))
 }
 
 /// The customer a body-addressed request names: `id`, else `key`, else `email`.

@@ -15,7 +15,7 @@ use referd_core::service::partners::{
 use referd_core::validate::FieldErrors;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Params, PathIdent};
+use crate::extract::{Auth, Params, PathIdent, UpdateFields};
 use crate::handlers::listing::{STANDARD_LIMIT, location, page_request};
 use crate::state::AppState;
 use crate::wire::{self, link, partner};
@@ -161,41 +161,18 @@ pub async fn search(
 /// node and the Python SDK send flat fields). `skip` names flat fields that addressed the
 /// partner and so are not changes.
 fn update_from(p: &Params, skip: &[&str]) -> Result<(PartnerUpdate, &'static str), ApiError> {
-    let mut e = FieldErrors::new();
-    if !p.expect_object("update", &mut e) {
-        return Err(e.into());
-    }
-    let (source, prefix, skip) = match p.object("update") {
-        Some(update) => (update, "update.", &[][..]),
-        None => (p.clone(), "", skip),
-    };
-    let field = |name: &str, e: &mut FieldErrors| {
-        if skip.contains(&name) {
-            None
-        } else {
-            source.string(&[name], e)
-        }
-    };
+    let mut f = UpdateFields::of(p, skip)?;
     let update = PartnerUpdate {
-        key: field("key", &mut e),
-        email: field("email", &mut e),
-        name: field("name", &mut e),
-        surname: field("surname", &mut e),
-        password: field("password", &mut e),
-        tags: source.string_list(&["tags"], &mut e),
-        approved: source.boolean(&["approved"], &mut e),
-        tos: source.boolean(&["tos"], &mut e),
+        key: f.string("key"),
+        email: f.string("email"),
+        name: f.string("name"),
+        surname: f.string("surname"),
+        password: f.string("password"),
+        tags: f.string_list("tags"),
+        approved: f.boolean("approved"),
+        tos: f.boolean("tos"),
     };
-    if !e.is_empty() {
-        let prefixed = e.iter().fold(FieldErrors::new(), |mut acc, (f, msgs)| {
-            for m in msgs {
-                acc.add(format!("{prefix}{f}"), m.clone());
-            }
-            acc
-        });
-        return Err(prefixed.into());
-    }
-    Ok((update, prefix))
+    Ok((update, f.finish()?))
 }
 
 async fn update_with(
