@@ -125,24 +125,49 @@ impl Program {
         }
     }
 
-    /// The base of referral links without the key: `https://site.com?aff=` (or `&aff=` when
-    /// the website already has a query), or `https://site.com/aff/` for path-style links.
-    /// `None` when the program has no website.
-    pub fn link_base(&self) -> Option<String> {
+    /// The referral link for a key, built on the website:
+    /// - query format: the program's parameter added to the website's query
+    ///   (`https://site.com?aff=KEY`, `https://site.com/?utm=x&aff=KEY`);
+    /// - path format: `/aff/KEY` added to the website's path, its query kept after it
+    ///   (`https://site.com/shop/aff/KEY?utm=x`).
+    ///
+    /// A fragment (`#pricing`) stays last, where browsers expect it: a parameter inside a
+    /// fragment would never reach the server. `None` when the program has no website.
+    pub fn referral_link(&self, key: &str) -> Option<String> {
         let website = self.website.as_deref()?;
+        let (rest, fragment) = match website.split_once('#') {
+            Some((r, f)) => (r, Some(f)),
+            None => (website, None),
+        };
+        let (base, query) = match rest.split_once('?') {
+            Some((b, q)) if !q.is_empty() => (b, Some(q)),
+            Some((b, _)) => (b, None),
+            None => (rest, None),
+        };
         let param = self.referral_param();
-        Some(match self.settings.link_format {
-            LinkFormat::Query => {
-                let sep = if website.contains('?') { '&' } else { '?' };
-                format!("{website}{sep}{param}=")
+        let mut link = match (self.settings.link_format, query) {
+            (LinkFormat::Query, Some(q)) => format!("{base}?{q}&{param}={key}"),
+            (LinkFormat::Query, None) => format!("{base}?{param}={key}"),
+            (LinkFormat::Path, q) => {
+                let mut l = format!("{}/{param}/{key}", base.trim_end_matches('/'));
+                if let Some(q) = q {
+                    l.push('?');
+                    l.push_str(q);
+                }
+                l
             }
-            LinkFormat::Path => format!("{}/{param}/", website.trim_end_matches('/')),
-        })
+        };
+        if let Some(f) = fragment {
+            link.push('#');
+            link.push_str(f);
+        }
+        Some(link)
     }
 
-    /// The referral link for a key (see [`Program::link_base`]).
-    pub fn referral_link(&self, key: &str) -> Option<String> {
-        self.link_base().map(|base| format!("{base}{key}"))
+    /// A link without its key (`https://site.com?aff=`), as `:domains` shows the base its
+    /// links are built on.
+    pub fn link_base(&self) -> Option<String> {
+        self.referral_link("")
     }
 }
 
@@ -247,6 +272,28 @@ mod tests {
             p.referral_link("k1").as_deref(),
             Some("https://shop.test/via/k1")
         );
+    }
+
+    #[test]
+    fn links_keep_the_website_query_and_fragment_in_place() {
+        let mut p = program(Some("https://shop.test/p/?utm=x#top"), "Shop");
+        p.program_type = ProgramType::Affiliate;
+        assert_eq!(
+            p.referral_link("k").as_deref(),
+            Some("https://shop.test/p/?utm=x&aff=k#top")
+        );
+        p.settings.link_format = LinkFormat::Path;
+        assert_eq!(
+            p.referral_link("k").as_deref(),
+            Some("https://shop.test/p/aff/k?utm=x#top")
+        );
+        let mut p = program(Some("https://shop.test?"), "Shop");
+        p.program_type = ProgramType::Affiliate;
+        assert_eq!(
+            p.referral_link("k").as_deref(),
+            Some("https://shop.test?aff=k")
+        );
+        assert_eq!(p.link_base().as_deref(), Some("https://shop.test?aff="));
     }
 
     #[test]

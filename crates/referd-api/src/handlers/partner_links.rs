@@ -25,9 +25,15 @@ const DOMAINS_LIMIT: LimitRule = LimitRule {
 };
 
 pub async fn domains(Auth(program): Auth, p: Params) -> ApiResult {
-    page_request(&p, DOMAINS_LIMIT)?;
+    let page = page_request(&p, DOMAINS_LIMIT)?;
     let domains = service::domains(&program)?;
-    let items: Vec<_> = domains.iter().map(link::domain).collect();
+    // One domain at most: it is on the first page, and later pages are empty.
+    let items: Vec<_> = domains
+        .iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(page.per_page as usize)
+        .map(link::domain)
+        .collect();
     Ok(wire::data(items))
 }
 

@@ -59,20 +59,26 @@ async fn client(
 /// Jane (`partner_123`/`ref_123`) with customers `cust_1` and `cust_2`; John
 /// (`partner_456`/`ref_456`) with `cust_3`.
 async fn seed(app: &TestApp) {
-    app.partner(json!({"id":"partner_123","key":"ref_123","email":"jane@partnero.com",
-                       "name":"Jane","surname":"Doe"}))
-        .await;
-    app.partner(json!({"id":"partner_456","key":"ref_456","email":"john@partnero.com",
-                       "name":"John","surname":"Smith"}))
-        .await;
+    app.partner(
+        json!({"id":"partner_123","key":"ref_123","email":"jane@partnero.com",
+                       "name":"Jane","surname":"Doe"}),
+    )
+    .await;
+    app.partner(
+        json!({"id":"partner_456","key":"ref_456","email":"john@partnero.com",
+                       "name":"John","surname":"Smith"}),
+    )
+    .await;
     for (key, partner) in [
         ("cust_1", "ref_123"),
         ("cust_2", "ref_123"),
         ("cust_3", "ref_456"),
     ] {
-        app.customer(json!({"key": key, "email": format!("{key}@x.test"), "name": key,
-                            "partner": {"key": partner}}))
-            .await;
+        app.customer(
+            json!({"key": key, "email": format!("{key}@x.test"), "name": key,
+                            "partner": {"key": partner}}),
+        )
+        .await;
     }
 }
 
@@ -137,11 +143,19 @@ async fn php_partners_find(app: TestApp) {
     .await
     .ok();
     assert_eq!(body["data"]["id"], "partner_456");
-    assert_eq!(body["data"]["referral_link"], "https://partnero.com?aff=ref_456");
+    assert_eq!(
+        body["data"]["referral_link"],
+        "https://partnero.com?aff=ref_456"
+    );
     assert_eq!(body["data"]["referrals"]["signups"], 1);
-    php(&app, Method::GET, "/v1/partners/nope", json!({"key":"nope"}))
-        .await
-        .expect(StatusCode::NOT_FOUND);
+    php(
+        &app,
+        Method::GET,
+        "/v1/partners/nope",
+        json!({"key":"nope"}),
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
 }
 
 async fn php_partners_create(app: TestApp) {
@@ -262,9 +276,14 @@ async fn php_partners_delete(app: TestApp) {
     app.get("/v1/partners/partner_456")
         .await
         .expect(StatusCode::NOT_FOUND);
-    php(&app, Method::DELETE, "/v1/partners", json!({"key":"ref_123"}))
-        .await
-        .expect(StatusCode::NOT_FOUND);
+    php(
+        &app,
+        Method::DELETE,
+        "/v1/partners",
+        json!({"key":"ref_123"}),
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
 }
 
 async fn php_customers_list(app: TestApp) {
@@ -458,14 +477,9 @@ async fn php_deprecated_customer_create(app: TestApp) {
 
 async fn php_deprecated_customer_get(app: TestApp) {
     seed(&app).await;
-    let body = php(
-        &app,
-        Method::GET,
-        "/v1/customer",
-        json!({"key":"cust_2"}),
-    )
-    .await
-    .ok();
+    let body = php(&app, Method::GET, "/v1/customer", json!({"key":"cust_2"}))
+        .await
+        .ok();
     assert_eq!(body["data"]["key"], "cust_2");
     assert_eq!(body["data"]["email"], "cust_2@x.test");
     php(&app, Method::GET, "/v1/customer", json!({"key":"nope"}))
@@ -515,7 +529,10 @@ async fn php_deprecated_partner_create(app: TestApp) {
     .await
     .ok();
     assert_eq!(body["data"]["id"], "old_p");
-    assert_eq!(body["data"]["referral_link"], "https://partnero.com?aff=old_key");
+    assert_eq!(
+        body["data"]["referral_link"],
+        "https://partnero.com?aff=old_key"
+    );
     app.get("/v1/partners/old_p").await.ok();
 }
 
@@ -555,9 +572,14 @@ async fn php_deprecated_partner_update(app: TestApp) {
 
 async fn php_deprecated_partner_delete(app: TestApp) {
     seed(&app).await;
-    let body = php(&app, Method::DELETE, "/v1/partner", json!({"key":"ref_456"}))
-        .await
-        .ok();
+    let body = php(
+        &app,
+        Method::DELETE,
+        "/v1/partner",
+        json!({"key":"ref_456"}),
+    )
+    .await
+    .ok();
     assert_eq!(body, json!({"status":1}));
     app.get("/v1/partners/partner_456")
         .await
@@ -728,8 +750,10 @@ async fn n8n_partner_create(app: TestApp) {
         &app,
         Method::POST,
         "/v1/partners",
-        Some(json!({"email":"n8n@partnero.com","name":"N","key":"n8n_key",
-                    "password":"Secret123","surname":"Eight","tags":["n8n","auto"]})),
+        Some(
+            json!({"email":"n8n@partnero.com","name":"N","key":"n8n_key",
+                    "password":"Secret123","surname":"Eight","tags":["n8n","auto"]}),
+        ),
     )
     .await
     .ok();
@@ -742,11 +766,7 @@ async fn n8n_partner_create(app: TestApp) {
 
 async fn n8n_partner_get(app: TestApp) {
     seed(&app).await;
-    for query in [
-        "key=ref_456",
-        "email=john%40partnero.com",
-        "id=partner_456",
-    ] {
+    for query in ["key=ref_456", "email=john%40partnero.com", "id=partner_456"] {
         let body = n8n(&app, Method::GET, &format!("/v1/partner?{query}"), None)
             .await
             .ok();
@@ -882,8 +902,10 @@ async fn n8n_customer_create(app: TestApp) {
             &app,
             Method::POST,
             "/v1/customers",
-            Some(json!({"key": key, "email": format!("{key}@x.test"), "name":"N",
-                        "surname":"Eight", "partner": partner})),
+            Some(
+                json!({"key": key, "email": format!("{key}@x.test"), "name":"N",
+                        "surname":"Eight", "partner": partner}),
+            ),
         )
         .await
         .ok();
@@ -1110,8 +1132,10 @@ async fn py_create_partner(app: TestApp) {
         &app,
         Method::POST,
         "/v1/partners",
-        Some(json!({"email":"py@partnero.com","name":"Py","password":"Secret123",
-                    "id":null,"key":null})),
+        Some(
+            json!({"email":"py@partnero.com","name":"Py","password":"Secret123",
+                    "id":null,"key":null}),
+        ),
     )
     .await
     .ok();
@@ -1130,8 +1154,10 @@ async fn py_create_partner(app: TestApp) {
         &app,
         Method::POST,
         "/v1/partners",
-        Some(json!({"email":"py2@partnero.com","name":"Py","password":"short",
-                    "id":null,"key":null})),
+        Some(
+            json!({"email":"py2@partnero.com","name":"Py","password":"short",
+                    "id":null,"key":null}),
+        ),
     )
     .await
     .invalid();

@@ -5,6 +5,8 @@
 
 use axum::http::{Method, StatusCode};
 use referd_core::ids::ProgramType;
+use referd_core::service::programs;
+use referd_core::time::{Clock, SystemClock};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
@@ -757,6 +759,229 @@ async fn other_program_types_are_refused(app: TestApp) {
     assert!(body["message"].as_str().unwrap().contains("not available"));
 }
 
+async fn search_by_partner(app: TestApp) {
+    partners(&app).await;
+    link(&app, "extra").await;
+    let body = app
+        .get("/v1/partner_referral_links:search?partner[id]=partner_123")
+        .await
+        .ok();
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ref_123", "extra"]);
+    // Key and partner must both match.
+    let body = app
+        .get("/v1/partner_referral_links:search?key=extra&partner[key]=ref_456")
+        .await
+        .ok();
+    assert_eq!(body["data"], json!([]));
+    let body = app
+        .get_with_body(
+            "/v1/partner_referral_links:search",
+            json!({"key":"extra","partner":{"email":"jane@partnero.com"}}),
+        )
+        .await
+        .ok();
+    assert_eq!(body["data"][0]["id"], "extra");
+    // An unknown partner finds nothing.
+    let body = app
+        .get("/v1/partner_referral_links:search?partner_id=nobody")
+        .await
+        .ok();
+    assert_eq!(body["data"], json!([]));
+}
+
+async fn links_and_their_customers(app: TestApp) {
+    partners(&app).await;
+    link(&app, "extra").await;
+    let c = app
+        .customer(json!({"key":"c1","partner":{"key":"extra"},
+                         "options":{"referral_url":"https://partnero.com?aff=extra"}}))
+        .await;
+    // `partner` is the partner's default key, whatever link brought the customer.
+    assert_eq!(c["partner"], "ref_123");
+    // The link can be renamed and deleted with its customer in place.
+    app.put("/v1/partner_referral_links/extra", json!({"key":"extra_2"}))
+        .await
+        .ok();
+    app.customer(json!({"key":"c2","partner":{"key":"ref_123"},
+                        "options":{"referral_url":"https://partnero.com?aff=extra_2"}}))
+        .await;
+    // The old URL no longer names one of the partner's links.
+    let errors = app
+        .post(
+            "/v1/customers",
+            json!({"key":"c3","partner":{"key":"ref_123"},
+                   "options":{"referral_url":"https://partnero.com?aff=extra"}}),
+        )
+        .await
+        .invalid();
+    assert!(errors["options.referral_url"].is_array(), "{errors}");
+    let body = app.delete("/v1/partner_referral_links/extra_2").await.ok();
+    assert_eq!(body, json!({"status":1}));
+    for key in ["c1", "c2"] {
+        let got = app.get(&format!("/v1/customers/{key}")).await.ok();
+        assert_eq!(got["data"]["partner"], "ref_123", "{key}");
+    }
+    let jane = app.get("/v1/partners/partner_123").await.ok();
+    assert_eq!(jane["data"]["referrals_count"], 2);
+    // The deleted link's key is free again, for another partner.
+    app.post(
+        "/v1/partner_referral_links",
+        json!({"key":"extra_2","partner":{"id":"partner_456"}}),
+    )
+    .await
+    .ok();
+    let got = app.get("/v1/customers/c2").await.ok();
+    assert_eq!(got["data"]["partner"], "ref_123");
+}
+
+async fn keys_of_deleted_partners_are_free(app: TestApp) {
+    partners(&app).await;
+    link(&app, "extra").await;
+    app.customer(json!({"key":"c1","partner":{"key":"extra"}}))
+        .await;
+    app.delete("/v1/partners/partner_123").await.ok();
+    // The deleted partner's default and additional keys can be taken again.
+    let p = app
+        .partner(json!({"id":"partner_new","email":"new@partnero.com","key":"ref_123"}))
+        .await;
+    assert_eq!(p["referral_link"], "https://partnero.com?aff=ref_123");
+    let body = app
+        .post(
+            "/v1/partner_referral_links",
+            json!({"key":"extra","partner":{"id":"partner_456"}}),
+        )
+        .await
+        .ok();
+    assert_eq!(body["data"]["url"], "https://partnero.com?aff=extra");
+    let got = app.get("/v1/partner_referral_links/extra").await.ok();
+    assert_eq!(got["data"]["default"], false);
+    let got = app.get("/v1/partners/extra").await.ok();
+    assert_eq!(got["data"]["id"], "partner_456");
+    // The customer the deleted partner brought is still there.
+    app.get("/v1/customers/c1").await.ok();
+}
+
+async fn concurrent_creates_of_one_key_make_one_link(app: TestApp) {
+    partners(&app).await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let app = app.clone();
+        let partner = if i % 2 == 0 {
+            "partner_123"
+        } else {
+            "partner_456"
+        };
+        tasks.spawn(async move {
+            app.post(
+                "/v1/partner_referral_links",
+                json!({"key":"race","partner":{"id": partner}}),
+            )
+            .await
+        });
+    }
+    let mut ok = 0;
+    while let Some(r) = tasks.join_next().await {
+        let r = r.unwrap();
+        match r.status {
+            StatusCode::OK => ok += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert_eq!(
+                    r.body["errors"]["key"][0],
+                    "The key has already been taken."
+                );
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!(ok, 1);
+    let body = app
+        .get("/v1/partner_referral_links:search?key=race")
+        .await
+        .ok();
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+}
+
+async fn a_program_without_website_has_links_without_urls(app: TestApp) {
+    let (_, key) = programs::create(
+        &*app.store,
+        ProgramType::Affiliate,
+        "No Site",
+        None,
+        SystemClock.now(),
+    )
+    .await
+    .expect("create program");
+    let call = |method: Method, path: &'static str, body: Option<Value>| {
+        let key = key.clone();
+        let app = &app;
+        async move { app.call_as(&key, method, path, body).await }
+    };
+    let body = call(Method::GET, "/v1/partner_referral_links:domains", None)
+        .await
+        .ok();
+    assert_eq!(body, json!({"data":[],"status":1}));
+    let body = call(
+        Method::POST,
+        "/v1/partners",
+        Some(json!({"id":"p","key":"pk","email":"p@x.test"})),
+    )
+    .await
+    .ok();
+    assert_eq!(body["data"]["referral_link"], Value::Null);
+    assert_eq!(body["data"]["referral_links"], json!([]));
+    let body = call(
+        Method::POST,
+        "/v1/partner_referral_links",
+        Some(json!({"key":"k2","partner":{"id":"p"}})),
+    )
+    .await
+    .ok();
+    assert_eq!(body["data"]["url"], Value::Null);
+    assert_eq!(keys(&body["data"]), LINK_KEYS);
+    let body = call(Method::GET, "/v1/partners/p/referral_links", None)
+        .await
+        .ok();
+    assert_eq!(body["data"][0]["id"], "pk");
+    assert_eq!(body["data"][1]["id"], "k2");
+}
+
+async fn keys_are_case_sensitive_on_both_stores(app: TestApp) {
+    partners(&app).await;
+    link(&app, "extra").await;
+    // URL parameters are case-sensitive, and so are keys: `EXTRA` is another link.
+    let body = app
+        .post(
+            "/v1/partner_referral_links",
+            json!({"key":"EXTRA","partner":{"id":"partner_456"}}),
+        )
+        .await
+        .ok();
+    assert_eq!(body["data"]["url"], "https://partnero.com?aff=EXTRA");
+    let got = app.get("/v1/partners/EXTRA").await.ok();
+    assert_eq!(got["data"]["id"], "partner_456");
+    let got = app.get("/v1/partners/extra").await.ok();
+    assert_eq!(got["data"]["id"], "partner_123");
+    let body = app
+        .get("/v1/partner_referral_links:search?key=Extra")
+        .await
+        .ok();
+    assert_eq!(body["data"], json!([]));
+    app.get("/v1/partners/REF_123")
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    // Percent-encoded path segments are decoded.
+    link(&app, "a~b").await;
+    let got = app.get("/v1/partner_referral_links/a%7Eb").await.ok();
+    assert_eq!(got["data"]["key"], "a~b");
+}
+
 crate::affiliate_tests!(
     domains_list_the_program_website,
     create_answers_the_link_object,
@@ -773,4 +998,10 @@ crate::affiliate_tests!(
     links_of_deleted_partners_are_gone,
     links_follow_the_program_link_settings,
     other_program_types_are_refused,
+    search_by_partner,
+    links_and_their_customers,
+    keys_of_deleted_partners_are_free,
+    concurrent_creates_of_one_key_make_one_link,
+    a_program_without_website_has_links_without_urls,
+    keys_are_case_sensitive_on_both_stores,
 );

@@ -451,6 +451,27 @@ async fn populate(app: &TestApp) {
     app.post("/v1/partners/partner_123/archive", json!({}))
         .await
         .ok();
+    // Tombstones, a pending partner, and a renamed link.
+    app.partner(
+        json!({"id":"gone","key":"gone_key","email":"gone@partnero.com",
+                       "referring_partner":{"id":"partner_456"}}),
+    )
+    .await;
+    app.customer(json!({"key":"cust_gone","partner":{"key":"gone_key"}}))
+        .await;
+    app.delete("/v1/customers/cust_gone").await.ok();
+    app.delete("/v1/partners/gone").await.ok();
+    app.partner(
+        json!({"id":"pending","email":"pending@partnero.com","approved":false,
+                       "referring_partner":{"key":"extra"}}),
+    )
+    .await;
+    app.put("/v1/partner_referral_links/extra", json!({"key":"extra_2"}))
+        .await
+        .ok();
+    app.put("/v1/partner_referral_links/extra_2", json!({"key":"extra"}))
+        .await
+        .ok();
 }
 
 fn confirmation_code(body: &Value) -> String {
@@ -505,7 +526,15 @@ async fn delete_program_in_two_steps(app: TestApp) {
     app.get("/v1/customers/cust_2").await.ok();
 
     // A fresh code replaces the old one; the right one deletes.
+    let old = code;
     let code = confirmation_code(&app.delete("/v1/program").await.expect(StatusCode::OK));
+    if old != code {
+        let errors = app
+            .delete_with_body("/v1/program", json!({"confirmation_code": old}))
+            .await
+            .invalid();
+        assert!(errors["confirmation_code"].is_array());
+    }
     let body = app
         .delete_with_body("/v1/program", json!({"confirmation_code": code}))
         .await
@@ -638,7 +667,7 @@ async fn delete_refer_a_friend_program_with_referrals(app: TestApp) {
     }
     // The affiliate program next to it still has everything.
     let body = app.get("/v1/program").await.ok();
-    assert_eq!(body["data"]["stats"]["total_partners"], "2");
+    assert_eq!(body["data"]["stats"]["total_partners"], "3");
     assert_eq!(body["data"]["stats"]["total_signups"], 2);
     let body = app.get("/v1/partners/partner_456").await.ok();
     assert_eq!(body["data"]["referring_partner"]["id"], "partner_123");
@@ -650,6 +679,64 @@ async fn delete_an_empty_program(app: TestApp) {
         .await
         .ok();
     app.get("/v1/test").await.expect(StatusCode::UNAUTHORIZED);
+}
+
+/// The links referd hands out must attribute when a client sends them back as
+/// `options.referral_url`, whatever the website looks like and whatever the link format.
+/// A website's query and fragment stay in place: the key goes into the query (query
+/// format) or the path (path format), always before the fragment.
+async fn handed_out_links_attribute_on_any_website(app: TestApp) {
+    app.partner(json!({"id":"p1","email":"p1@x.test","key":"ref_1"}))
+        .await;
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for website in [
+        "https://partnero.com/shop",
+        "https://partnero.com/shop/?utm_source=x",
+        "https://partnero.com/?utm_source=x",
+        "https://partnero.com/#pricing",
+    ] {
+        for format in ["query", "path"] {
+            app.put(
+                "/v1/program",
+                json!({"website": website, "program_settings":{"link_format": format}}),
+            )
+            .await
+            .ok();
+            let p = app.get("/v1/partners/p1").await.ok();
+            let link = p["data"]["referral_link"].as_str().unwrap().to_string();
+            n += 1;
+            let reply = app
+                .post(
+                    "/v1/customers",
+                    json!({"key": format!("c{n}"), "partner":{"key":"ref_1"},
+                           "options":{"referral_url": link}}),
+                )
+                .await;
+            // Where the key sits: in the query (before any fragment) or as a path segment
+            // (before any query).
+            let placed = match format {
+                "query" => link
+                    .split('#')
+                    .next()
+                    .unwrap()
+                    .split_once('?')
+                    .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "aff=ref_1")),
+                _ => link
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap()
+                    .ends_with("/aff/ref_1"),
+            };
+            if reply.status != StatusCode::OK || !placed {
+                failures.push(format!(
+                    "{website} ({format}): {link} → {} {}",
+                    reply.status, reply.body
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 crate::affiliate_tests!(
@@ -664,4 +751,5 @@ crate::affiliate_tests!(
     delete_code_in_the_query_and_reuse,
     delete_refer_a_friend_program_with_referrals,
     delete_an_empty_program,
+    handed_out_links_attribute_on_any_website,
 );
