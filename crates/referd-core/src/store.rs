@@ -133,6 +133,13 @@ pub trait PartnerStore: Send + Sync {
         program: ProgramRowId,
         lookup: &PartnerLookup,
     ) -> StoreResult<Option<PartnerView>>;
+    /// The live partner a lookup names, without its counts: what attribution needs on the
+    /// hot create paths (counting a partner's customers grows with them).
+    async fn find_partner_row(
+        &self,
+        program: ProgramRowId,
+        lookup: &PartnerLookup,
+    ) -> StoreResult<Option<Partner>>;
     /// Partners by the filter, by row id in `page.sort` order, `page.fetch_limit()` at most.
     async fn list_partners(
         &self,

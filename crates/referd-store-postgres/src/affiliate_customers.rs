@@ -167,7 +167,10 @@ impl AffiliateCustomerStore for PostgresStore {
             .await
             .map_err(db_error)?;
         match inserted {
-            Some(row) => rows::affiliate_customer(&row),
+            Some(row) => {
+                self.analyzers.customers.inserted(1);
+                rows::affiliate_customer(&row)
+            }
             // The partner is not one of the program's.
             None => Err(StoreError::NotFound),
         }

@@ -63,6 +63,8 @@ pub struct PostgresStore {
     pool: PgPool,
     writer: Writer,
     keys: KeyReader,
+    /// Fresh planner statistics as tables grow (autovacuum may be off).
+    analyzers: stats::Analyzers,
 }
 
 impl PostgresStore {
@@ -94,9 +96,15 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        let writer = Writer::spawn(pool.clone());
+        let analyzers = stats::Analyzers::new(&pool);
+        let writer = Writer::spawn(pool.clone(), analyzers.customers.clone());
         let keys = KeyReader::spawn(pool.clone());
-        Ok(Self { pool, writer, keys })
+        Ok(Self {
+            pool,
+            writer,
+            keys,
+            analyzers,
+        })
     }
 }
 
@@ -111,7 +119,7 @@ impl Store for PostgresStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         // Only an optimisation: a failure is logged, not fatal.
         if let Err(e) = stats::analyze_if_never_analyzed(&self.pool).await {
-            tracing::warn!(error = %e, "could not check the customers table's statistics");
+            tracing::warn!(error = %e, "could not check the tables' statistics");
         }
         Ok(())
     }

@@ -39,6 +39,13 @@ const INSERT_DEFAULT_LINK: &str = "INSERT INTO partner_links \
 /// The caller appends the lookup condition.
 macro_rules! view_query {
     ($condition:literal) => {
+        view_query!(
+            "(SELECT count(*) FROM customers c WHERE c.partner_row_id = p.row_id \
+                 AND c.program_id = p.program_id AND c.deleted_at IS NULL)",
+            $condition
+        )
+    };
+    ($count:literal, $condition:literal) => {
         concat!(
             "SELECT ",
             partner_columns!("p."),
@@ -47,8 +54,9 @@ macro_rules! view_query {
              ARRAY(SELECT l.key FROM partner_links l \
                  WHERE l.partner_row_id = p.row_id AND l.deleted_at IS NULL \
                  ORDER BY l.is_default DESC, l.row_id) AS link_keys, \
-             (SELECT count(*) FROM customers c WHERE c.partner_row_id = p.row_id \
-                 AND c.program_id = p.program_id AND c.deleted_at IS NULL) AS referrals_count, \
+             ",
+            $count,
+            " AS referrals_count, \
              r.row_id AS r_row_id, r.program_id AS r_program_id, r.ext_id AS r_ext_id, \
              r.email AS r_email, r.name AS r_name, r.surname AS r_surname, r.tos AS r_tos, \
              r.approved AS r_approved, r.status AS r_status, r.tags::text AS r_tags, \
@@ -75,6 +83,28 @@ const FIND_BY_KEY: &str = view_query!(
 /// otherwise). The id wins over a link key, a key over the email. Three exact lookups (one
 /// per unique index) rather than one `OR`, so that the plan never depends on statistics.
 const FIND_BY_ANY: &str = view_query!(
+    "p.row_id = (SELECT m.row_id FROM ( \
+         SELECT row_id, 0 AS rank FROM partners \
+             WHERE program_id = $1 AND ext_id = $2 AND deleted_at IS NULL \
+         UNION ALL SELECT partner_row_id, 1 FROM partner_links \
+             WHERE program_id = $1 AND key = $2 AND deleted_at IS NULL \
+         UNION ALL SELECT row_id, 2 FROM partners \
+             WHERE program_id = $1 AND email = $3 AND deleted_at IS NULL \
+     ) m ORDER BY m.rank LIMIT 1)"
+);
+
+/// The same lookups without the customer count (`0`), for attribution on the create paths:
+/// counting a partner's customers grows with them.
+const ROW_BY_ROW: &str = view_query!("0::bigint", "p.row_id = $2");
+const ROW_BY_ID: &str = view_query!("0::bigint", "p.ext_id = $2");
+const ROW_BY_EMAIL: &str = view_query!("0::bigint", "p.email = $2");
+const ROW_BY_KEY: &str = view_query!(
+    "0::bigint",
+    "p.row_id = (SELECT partner_row_id FROM partner_links \
+         WHERE program_id = $1 AND key = $2 AND deleted_at IS NULL)"
+);
+const ROW_BY_ANY: &str = view_query!(
+    "0::bigint",
     "p.row_id = (SELECT m.row_id FROM ( \
          SELECT row_id, 0 AS rank FROM partners \
              WHERE program_id = $1 AND ext_id = $2 AND deleted_at IS NULL \
@@ -190,6 +220,8 @@ impl PartnerStore for PostgresStore {
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
+        self.analyzers.partners.inserted(1);
+        self.analyzers.partner_links.inserted(1);
         Ok(partner)
     }
 
@@ -198,19 +230,24 @@ impl PartnerStore for PostgresStore {
         program: ProgramRowId,
         lookup: &PartnerLookup,
     ) -> StoreResult<Option<PartnerView>> {
-        let query = match lookup {
-            PartnerLookup::Row(row) => sqlx::query(FIND_BY_ROW).bind(program.0).bind(row.0),
-            PartnerLookup::Id(id) => sqlx::query(FIND_BY_ID).bind(program.0).bind(id),
-            PartnerLookup::Key(key) => sqlx::query(FIND_BY_KEY).bind(program.0).bind(key),
-            // Emails are stored in lower case by the service, which lower-cases this too.
-            PartnerLookup::Email(email) => sqlx::query(FIND_BY_EMAIL).bind(program.0).bind(email),
-            PartnerLookup::AnyIdentifier(ident) => sqlx::query(FIND_BY_ANY)
-                .bind(program.0)
-                .bind(ident)
-                .bind(ident.contains('@').then(|| ident.to_lowercase())),
-        };
-        let found = query.fetch_optional(&self.pool).await.map_err(db_error)?;
-        found.as_ref().map(partner_view).transpose()
+        let sql = [
+            FIND_BY_ROW,
+            FIND_BY_ID,
+            FIND_BY_KEY,
+            FIND_BY_EMAIL,
+            FIND_BY_ANY,
+        ];
+        self.find_with(&sql, program, lookup).await
+    }
+
+    async fn find_partner_row(
+        &self,
+        program: ProgramRowId,
+        lookup: &PartnerLookup,
+    ) -> StoreResult<Option<Partner>> {
+        let sql = [ROW_BY_ROW, ROW_BY_ID, ROW_BY_KEY, ROW_BY_EMAIL, ROW_BY_ANY];
+        let view = self.find_with(&sql, program, lookup).await?;
+        Ok(view.map(|v| v.partner))
     }
 
     async fn list_partners(
@@ -343,7 +380,9 @@ impl PartnerStore for PostgresStore {
     }
 
     async fn insert_partner_link(&self, new: NewPartnerLink) -> StoreResult<PartnerLink> {
-        links::insert(&self.pool, new).await
+        let link = links::insert(&self.pool, new).await?;
+        self.analyzers.partner_links.inserted(1);
+        Ok(link)
     }
 
     async fn find_partner_link(
@@ -380,6 +419,30 @@ impl PartnerStore for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         links::delete(&self.pool, program, link, now).await
+    }
+}
+
+impl PostgresStore {
+    /// Runs the lookup's statement of `sql` (by row, id, key, email, any identifier).
+    async fn find_with(
+        &self,
+        sql: &[&'static str; 5],
+        program: ProgramRowId,
+        lookup: &PartnerLookup,
+    ) -> StoreResult<Option<PartnerView>> {
+        let query = match lookup {
+            PartnerLookup::Row(row) => sqlx::query(sql[0]).bind(program.0).bind(row.0),
+            PartnerLookup::Id(id) => sqlx::query(sql[1]).bind(program.0).bind(id),
+            PartnerLookup::Key(key) => sqlx::query(sql[2]).bind(program.0).bind(key),
+            // Emails are stored in lower case by the service, which lower-cases this too.
+            PartnerLookup::Email(email) => sqlx::query(sql[3]).bind(program.0).bind(email),
+            PartnerLookup::AnyIdentifier(ident) => sqlx::query(sql[4])
+                .bind(program.0)
+                .bind(ident)
+                .bind(ident.contains('@').then(|| ident.to_lowercase())),
+        };
+        let found = query.fetch_optional(&self.pool).await.map_err(db_error)?;
+        found.as_ref().map(partner_view).transpose()
     }
 }
 

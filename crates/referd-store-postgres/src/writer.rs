@@ -35,6 +35,8 @@ use crate::batch::{Batcher, Handler};
 use crate::db_error;
 use crate::link::{Link, unreachable};
 use crate::rows::{self, customer_columns};
+use std::sync::Arc;
+
 use crate::stats::Analyzer;
 
 /// Most jobs written by one statement.
@@ -85,9 +87,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn spawn(pool: PgPool) -> Self {
+    pub(crate) fn spawn(pool: PgPool, analyzer: Arc<Analyzer>) -> Self {
         let handler = WriteHandler {
-            analyzer: Analyzer::new(pool.clone()),
+            analyzer,
             link: Link::new(pool),
         };
         Self {
@@ -115,7 +117,7 @@ impl Writer {
 
 struct WriteHandler {
     link: Link,
-    analyzer: Analyzer,
+    analyzer: Arc<Analyzer>,
 }
 
 impl Handler for WriteHandler {

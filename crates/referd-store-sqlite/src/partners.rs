@@ -61,36 +61,46 @@ enum By {
 /// The statement behind [`find_view`] for each [`By`], built once (`prepare_cached` finds a
 /// statement by hashing its text). One statement, so the partner, its links, its count and
 /// its referring partner come from one snapshot.
-fn find_view_sql(by: By) -> &'static str {
-    static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
-        [
-            "p.row_id = ?2",
-            "p.ext_id = ?2",
-            "p.email = ?2",
-            "p.row_id = (SELECT l.partner_row_id FROM partner_links l
+fn find_view_sql(by: By, counted: bool) -> &'static str {
+    static SQL: std::sync::LazyLock<[[String; 4]; 2]> =
+        std::sync::LazyLock::new(|| [view_sqls(true), view_sqls(false)]);
+    &SQL[usize::from(!counted)][by as usize]
+}
+
+/// The four lookups; without `counted`, `referrals_count` is 0 instead of a count of the
+/// partner's customers (which grows with them).
+fn view_sqls(counted: bool) -> [String; 4] {
+    let count = if counted {
+        "(SELECT count(*) FROM customers c
+          WHERE c.partner_row_id = p.row_id AND c.deleted_at IS NULL)"
+    } else {
+        "0"
+    };
+    [
+        "p.row_id = ?2",
+        "p.ext_id = ?2",
+        "p.email = ?2",
+        "p.row_id = (SELECT l.partner_row_id FROM partner_links l
                          WHERE l.program_id = ?1 AND l.key = ?2 AND l.deleted_at IS NULL)",
-        ]
-        .map(|condition| {
-            format!(
-                "SELECT {},
+    ]
+    .map(|condition| {
+        format!(
+            "SELECT {},
                    (SELECT d.key FROM partner_links d
                     WHERE d.partner_row_id = p.row_id AND d.is_default = 1),
                    (SELECT json_group_array(l.key ORDER BY l.is_default DESC, l.row_id)
                     FROM partner_links l
                     WHERE l.partner_row_id = p.row_id AND l.deleted_at IS NULL),
-                   (SELECT count(*) FROM customers c
-                    WHERE c.partner_row_id = p.row_id AND c.deleted_at IS NULL),
+                   {count},
                    {}
                  FROM partners p
                  LEFT JOIN partners r
                    ON r.row_id = p.referring_partner_row_id AND r.program_id = p.program_id
                  WHERE p.program_id = ?1 AND {condition} AND p.deleted_at IS NULL",
-                partner_columns("p"),
-                partner_columns("r"),
-            )
-        })
-    });
-    &SQL[by as usize]
+            partner_columns("p"),
+            partner_columns("r"),
+        )
+    })
 }
 
 /// A live partner matching `value` by `by`, with what its full object needs.
@@ -99,8 +109,11 @@ fn find_view(
     program: ProgramRowId,
     by: By,
     value: Value,
+    counted: bool,
 ) -> StoreResult<Option<PartnerView>> {
-    let mut stmt = conn.prepare_cached(find_view_sql(by)).map_err(backend)?;
+    let mut stmt = conn
+        .prepare_cached(find_view_sql(by, counted))
+        .map_err(backend)?;
     stmt.query_row(params![program.0, value], |row| {
         let n = PARTNER_COLUMN_COUNT;
         let referring_partner = match row.get::<_, Option<i64>>(n + 3)? {
@@ -117,6 +130,36 @@ fn find_view(
     })
     .optional()
     .map_err(backend)
+}
+
+/// A live partner by any lookup, with or without its customer count.
+fn find_by_lookup(
+    conn: &Connection,
+    program: ProgramRowId,
+    lookup: &PartnerLookup,
+    counted: bool,
+) -> StoreResult<Option<PartnerView>> {
+    let find = |by, value: Value| find_view(conn, program, by, value, counted);
+    match lookup {
+        PartnerLookup::Row(r) => find(By::Row, r.0.into()),
+        PartnerLookup::Id(s) => find(By::ExtId, s.clone().into()),
+        PartnerLookup::Key(s) => find(By::LinkKey, s.clone().into()),
+        PartnerLookup::Email(s) => find(By::Email, s.to_lowercase().into()),
+        // Exact lookups in order, each on its own index, as for customers: an `OR` makes
+        // SQLite scan the program's partners instead.
+        PartnerLookup::AnyIdentifier(s) => {
+            if let Some(v) = find(By::ExtId, s.clone().into())? {
+                return Ok(Some(v));
+            }
+            if let Some(v) = find(By::LinkKey, s.clone().into())? {
+                return Ok(Some(v));
+            }
+            if s.contains('@') {
+                return find(By::Email, s.to_lowercase().into());
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// The live partner's current status, read in the writer before a check-then-write.
@@ -208,26 +251,19 @@ impl PartnerStore for SqliteStore {
         program: ProgramRowId,
         lookup: &PartnerLookup,
     ) -> StoreResult<Option<PartnerView>> {
-        self.readers.with(|conn| match lookup {
-            PartnerLookup::Row(r) => find_view(conn, program, By::Row, r.0.into()),
-            PartnerLookup::Id(s) => find_view(conn, program, By::ExtId, s.clone().into()),
-            PartnerLookup::Key(s) => find_view(conn, program, By::LinkKey, s.clone().into()),
-            PartnerLookup::Email(s) => find_view(conn, program, By::Email, s.to_lowercase().into()),
-            // Exact lookups in order, each on its own index, as for customers: an `OR` makes
-            // SQLite scan the program's partners instead.
-            PartnerLookup::AnyIdentifier(s) => {
-                if let Some(v) = find_view(conn, program, By::ExtId, s.clone().into())? {
-                    return Ok(Some(v));
-                }
-                if let Some(v) = find_view(conn, program, By::LinkKey, s.clone().into())? {
-                    return Ok(Some(v));
-                }
-                if s.contains('@') {
-                    return find_view(conn, program, By::Email, s.to_lowercase().into());
-                }
-                Ok(None)
-            }
-        })
+        self.readers
+            .with(|conn| find_by_lookup(conn, program, lookup, true))
+    }
+
+    async fn find_partner_row(
+        &self,
+        program: ProgramRowId,
+        lookup: &PartnerLookup,
+    ) -> StoreResult<Option<Partner>> {
+        let view = self
+            .readers
+            .with(|conn| find_by_lookup(conn, program, lookup, false))?;
+        Ok(view.map(|v| v.partner))
     }
 
     async fn list_partners(

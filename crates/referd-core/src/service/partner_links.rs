@@ -82,10 +82,10 @@ pub async fn create(
     };
     let field = format!("partner.{by}");
     let partner = store
-        .find_partner(program.id, &lookup)
+        .find_partner_row(program.id, &lookup)
         .await?
         .ok_or_else(|| CoreError::field(&field, format!("The selected {field} is invalid.")))?;
-    if partner.partner.status == PartnerStatus::Archived {
+    if partner.status == PartnerStatus::Archived {
         return Err(CoreError::field(
             &field,
             format!("The selected {field} is archived."),
@@ -93,7 +93,7 @@ pub async fn create(
     }
     let new = NewPartnerLink {
         program_id: program.id,
-        partner: partner.partner.row_id,
+        partner: partner.row_id,
         key: input.key.unwrap_or_default(),
         created_at: now,
     };
@@ -182,8 +182,8 @@ pub async fn search(
     require_affiliate(program)?;
     let partner = match partner.as_ref().and_then(PartnerRef::lookup) {
         None => None,
-        Some((lookup, _)) => match store.find_partner(program.id, &lookup).await? {
-            Some(p) => Some(p.partner.row_id),
+        Some((lookup, _)) => match store.find_partner_row(program.id, &lookup).await? {
+            Some(p) => Some(p.row_id),
             None => return Ok(Page::from_rows(Vec::new(), page)),
         },
     };

@@ -214,23 +214,25 @@ async fn resolve_parent(
         ));
     };
     let field = format!("referring_partner.{by}");
-    let view = store
-        .find_partner(program.id, &lookup)
+    let parent = store
+        .find_partner_row(program.id, &lookup)
         .await?
         .ok_or_else(|| CoreError::field(&field, format!("The selected {field} is invalid.")))?;
-    let parent = view.partner;
     if parent.status == PartnerStatus::Archived {
         return Err(CoreError::field(
             &field,
             format!("The selected {field} is archived."),
         ));
     }
-    let same = input.id.as_deref() == Some(parent.id.as_str())
-        || input
-            .key
-            .as_ref()
-            .is_some_and(|k| view.link_keys.contains(k))
-        || parent.email == email;
+    let key_is_parents = match &input.key {
+        Some(key) => store
+            .find_partner_link(program.id, key)
+            .await?
+            .is_some_and(|l| l.partner == parent.row_id),
+        None => false,
+    };
+    let same =
+        input.id.as_deref() == Some(parent.id.as_str()) || key_is_parents || parent.email == email;
     if same {
         return Err(CoreError::field(&field, "A partner cannot refer itself."));
     }
