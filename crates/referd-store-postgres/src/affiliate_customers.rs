@@ -6,6 +6,9 @@
 //! Every answer carries `partner_key`, the current key of the partner's default link: joined
 //! as `dl` whatever its `deleted_at`, since a deleted partner's customers keep pointing at it.
 //! Every query is scoped by `program_id`; "live" means `deleted_at IS NULL`.
+//!
+//! Inserts go through their own group-commit [`crate::writer`] ([`Affiliate`] is its kind):
+//! one commit per request capped creates at a few thousand a second.
 
 use async_trait::async_trait;
 use referd_core::affiliate::{
@@ -14,11 +17,13 @@ use referd_core::affiliate::{
 use referd_core::customer::{CustomerLookup, CustomerRowId, CustomerSearch};
 use referd_core::page::{PageRequest, SortOrder};
 use referd_core::program::ProgramRowId;
-use referd_core::store::AffiliateCustomerStore;
+use referd_core::store::{AffiliateCustomerStore, UniqueField};
 use referd_core::time::Timestamp;
 use referd_core::{StoreError, StoreResult};
+use sqlx::postgres::PgRow;
 
 use crate::rows::{self, affiliate_customer_columns};
+use crate::writer::{ConflictQuery, Kind, Query};
 use crate::{PostgresStore, db_error, to_bigint};
 
 /// The join that gives an affiliate customer row `c` its `partner_key`.
@@ -30,7 +35,7 @@ macro_rules! with_partner_key {
 
 /// One statement: the insert, then its row joined with the partner's default link. The
 /// `SELECT … FROM partners` scopes the partner by program (the foreign key alone would accept
-/// another program's partner).
+/// another program's partner): no row back means the partner is not one of the program's.
 const INSERT_CUSTOMER: &str = concat!(
     "WITH c AS (INSERT INTO customers (program_id, key, email, name, surname, tags, \
          partner_row_id, link_row_id, created_at, updated_at) \
@@ -42,6 +47,40 @@ const INSERT_CUSTOMER: &str = concat!(
     " FROM c",
     with_partner_key!()
 );
+
+/// The batch of [`INSERT_CUSTOMER`]: one array per column, one element per job. The join
+/// scopes each partner by program as above, dropping the rows whose partner is not; `ORDER BY`
+/// keeps queue order through the join, so the first of two colliding jobs wins.
+const INSERT_BATCH: &str = concat!(
+    "WITH c AS (INSERT INTO customers (program_id, key, email, name, surname, tags, \
+         partner_row_id, link_row_id, created_at, updated_at) \
+         SELECT p.program_id, j.key, j.email, j.name, j.surname, j.tags::jsonb, p.row_id, \
+             j.link, j.created, j.created \
+         FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]) \
+             WITH ORDINALITY AS j (program_id, key, email, name, surname, tags, partner, link, \
+                 created, n) \
+         JOIN partners p ON p.program_id = j.program_id AND p.row_id = j.partner \
+         ORDER BY j.n \
+         ON CONFLICT DO NOTHING \
+         RETURNING *) \
+     SELECT ",
+    affiliate_customer_columns!(),
+    " FROM c",
+    with_partner_key!()
+);
+
+/// Why a batch skipped a job, in the order a single insert finds out: its partner is not one
+/// of the program's (0), else the live customer sharing its key (1), else its email (2). Exact
+/// lookups, one per index, so the plan never depends on statistics.
+const LOST_TO: &str = "SELECT f.code FROM ( \
+         SELECT 0 AS code WHERE NOT EXISTS ( \
+             SELECT 1 FROM partners WHERE program_id = $1 AND row_id = $2) \
+         UNION ALL SELECT 1 FROM customers \
+             WHERE program_id = $1 AND key = $3 AND deleted_at IS NULL \
+         UNION ALL SELECT 2 FROM customers \
+             WHERE program_id = $1 AND email = $4 AND deleted_at IS NULL \
+     ) f ORDER BY f.code LIMIT 1";
 
 /// A live affiliate customer; the caller appends the lookup condition.
 macro_rules! find_query {
@@ -153,27 +192,9 @@ impl AffiliateCustomerStore for PostgresStore {
         &self,
         new: NewAffiliateCustomer,
     ) -> StoreResult<AffiliateCustomer> {
-        let inserted = sqlx::query(INSERT_CUSTOMER)
-            .bind(new.program_id.0)
-            .bind(&new.key)
-            .bind(&new.email)
-            .bind(&new.name)
-            .bind(&new.surname)
-            .bind(rows::to_json(&new.tags)?)
-            .bind(new.partner.0)
-            .bind(new.link.map(|l| l.0))
-            .bind(new.created_at.as_micros())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        match inserted {
-            Some(row) => {
-                self.analyzers.customers.inserted(1);
-                rows::affiliate_customer(&row)
-            }
-            // The partner is not one of the program's.
-            None => Err(StoreError::NotFound),
-        }
+        let tags = rows::to_json(&new.tags)?;
+        // Through the group-commit writer, which also counts the row for the statistics.
+        self.affiliate_writer.insert(Queued { new, tags }).await
     }
 
     async fn find_affiliate_customer(
@@ -278,5 +299,107 @@ impl AffiliateCustomerStore for PostgresStore {
             Some(row) => rows::affiliate_customer(&row),
             None => Err(StoreError::NotFound),
         }
+    }
+}
+
+/// An affiliate customer as its writer queues it: its tags already JSON, so that building a
+/// statement cannot fail.
+pub(crate) struct Queued {
+    new: NewAffiliateCustomer,
+    tags: String,
+}
+
+/// Affiliate customers (`insert_affiliate_customer`) for the group-commit [`crate::writer`].
+pub(crate) struct Affiliate;
+
+impl Kind for Affiliate {
+    type New = Queued;
+    type Row = AffiliateCustomer;
+    /// The partner too: a job whose partner is not of the program is skipped while a later
+    /// one with the same key and email but a right partner is inserted.
+    type Identity = (i64, i64, String, Option<String>);
+    const NAME: &'static str = "affiliate";
+
+    fn insert_one(queued: &Queued) -> Query {
+        let new = &queued.new;
+        sqlx::query(INSERT_CUSTOMER)
+            .bind(new.program_id.0)
+            .bind(&new.key)
+            .bind(&new.email)
+            .bind(&new.name)
+            .bind(&new.surname)
+            .bind(&queued.tags)
+            .bind(new.partner.0)
+            .bind(new.link.map(|l| l.0))
+            .bind(new.created_at.as_micros())
+    }
+
+    fn insert_batch<'a>(queued: impl ExactSizeIterator<Item = &'a Queued>) -> Query {
+        let n = queued.len();
+        let mut program_ids = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        let mut emails = Vec::with_capacity(n);
+        let mut names = Vec::with_capacity(n);
+        let mut surnames = Vec::with_capacity(n);
+        let mut tags = Vec::with_capacity(n);
+        let mut partners = Vec::with_capacity(n);
+        let mut links = Vec::with_capacity(n);
+        let mut created = Vec::with_capacity(n);
+        for Queued { new, tags: json } in queued {
+            program_ids.push(new.program_id.0);
+            keys.push(new.key.as_str());
+            emails.push(new.email.as_deref());
+            names.push(new.name.as_deref());
+            surnames.push(new.surname.as_deref());
+            tags.push(json.as_str());
+            partners.push(new.partner.0);
+            links.push(new.link.map(|l| l.0));
+            created.push(new.created_at.as_micros());
+        }
+        sqlx::query(INSERT_BATCH)
+            .bind(program_ids)
+            .bind(keys)
+            .bind(emails)
+            .bind(names)
+            .bind(surnames)
+            .bind(tags)
+            .bind(partners)
+            .bind(links)
+            .bind(created)
+    }
+
+    fn conflict(queued: &Queued) -> ConflictQuery<'_> {
+        let new = &queued.new;
+        sqlx::query_scalar(LOST_TO)
+            .bind(new.program_id.0)
+            .bind(new.partner.0)
+            .bind(&new.key)
+            .bind(&new.email)
+    }
+
+    fn lost_to(code: i32) -> StoreError {
+        match code {
+            0 => StoreError::NotFound,
+            1 => StoreError::Conflict(UniqueField::CustomerKey),
+            _ => StoreError::Conflict(UniqueField::CustomerEmail),
+        }
+    }
+
+    fn decode(row: &PgRow) -> StoreResult<AffiliateCustomer> {
+        rows::affiliate_customer(row)
+    }
+
+    fn identity_of_new(queued: &Queued) -> Self::Identity {
+        let new = &queued.new;
+        (
+            new.program_id.0,
+            new.partner.0,
+            new.key.clone(),
+            new.email.clone(),
+        )
+    }
+
+    fn identity_of_row(c: &AffiliateCustomer) -> Self::Identity {
+        (c.program_id.0, c.partner.0, c.key.clone(), c.email.clone())
     }
 }

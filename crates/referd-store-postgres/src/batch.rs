@@ -1,4 +1,4 @@
-//! The group machinery shared by the customer writer and the API-key reader: one task that
+//! The group machinery shared by the customer writers and the API-key reader: one task that
 //! takes jobs from a bounded queue and hands them to a [`Handler`] in batches.
 //!
 //! Why: on PostgreSQL the fixed cost of a statement (a round trip, parse/bind/execute, and for

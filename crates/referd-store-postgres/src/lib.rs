@@ -11,7 +11,8 @@
 //! - `links.rs`: partners' additional referral links;
 //! - `affiliate_customers.rs`: customers of affiliate programs (a partner, no referrer);
 //! - `batch.rs`: the group machinery (one task, batches of queued jobs) behind the next two;
-//! - `writer.rs`: the group-commit writer behind `insert_customer`;
+//! - `writer.rs`: the group-commit writers behind `insert_customer` and
+//!   `insert_affiliate_customer` (one per kind);
 //! - `keys.rs`: grouped `program_for_key` lookups, the read every request makes;
 //! - `link.rs`: the connection each batch task keeps for itself;
 //! - `rows.rs`: decoding rows into domain types;
@@ -41,14 +42,15 @@ use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use crate::affiliate_customers::Affiliate;
 use crate::keys::KeyReader;
-use crate::writer::Writer;
+use crate::writer::{Plain, Writer};
 
 /// The embedded schema (`migrations/`), applied by [`Store::migrate`].
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Pool size: the connections the two batch tasks keep (writer, key reader) plus concurrent
-/// reads, small enough for a default `max_connections = 100` server shared by a few referd
+/// Pool size: the connections the batch tasks keep (two writers, key reader; the affiliate
+/// writer's only once an affiliate customer is inserted) plus concurrent reads, small enough for a default `max_connections = 100` server shared by a few referd
 /// processes.
 const MAX_CONNECTIONS: u32 = 16;
 /// Longest any one statement may run (`statement_timeout`, set on every connection).
@@ -61,7 +63,10 @@ pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// A [`Store`] on PostgreSQL.
 pub struct PostgresStore {
     pool: PgPool,
-    writer: Writer,
+    /// Refer-a-friend customer creates.
+    writer: Writer<Plain>,
+    /// Affiliate customer creates.
+    affiliate_writer: Writer<Affiliate>,
     keys: KeyReader,
     /// Fresh planner statistics as tables grow (autovacuum may be off).
     analyzers: stats::Analyzers,
@@ -69,7 +74,7 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`), failing fast when the server
-    /// is unreachable, and starts the customer writer and the API-key reader. Must be called
+    /// is unreachable, and starts the customer writers and the API-key reader. Must be called
     /// inside a tokio runtime.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         // A stuck statement fails after STATEMENT_TIMEOUT instead of holding its request (or
@@ -98,10 +103,12 @@ impl PostgresStore {
             .map_err(db_error)?;
         let analyzers = stats::Analyzers::new(&pool);
         let writer = Writer::spawn(pool.clone(), analyzers.customers.clone());
+        let affiliate_writer = Writer::spawn(pool.clone(), analyzers.customers.clone());
         let keys = KeyReader::spawn(pool.clone());
         Ok(Self {
             pool,
             writer,
+            affiliate_writer,
             keys,
             analyzers,
         })
@@ -127,6 +134,7 @@ impl Store for PostgresStore {
     async fn close(&self) {
         // Queued inserts and lookups are answered before the pool goes away.
         self.writer.shutdown().await;
+        self.affiliate_writer.shutdown().await;
         self.keys.shutdown().await;
         self.pool.close().await;
     }

@@ -2009,3 +2009,193 @@ async fn affiliate_counts_cover_live_rows() {
         AffiliateCounts::default()
     );
 }
+
+/// What one concurrent insert should come back with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Inserted,
+    /// One of a group of colliding jobs is inserted (which one is a race), the rest conflict.
+    OneOf(&'static str),
+    Conflict(UniqueField),
+    NotFound,
+}
+
+/// Affiliate creates go through the group-commit writer: many at once land in shared batches,
+/// and each still gets exactly the answer a lone insert would (its row, or its conflict, or
+/// `NotFound` for another program's partner).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_affiliate_inserts_each_get_their_answer() {
+    let Some(store) = store().await else { return };
+    let (program, _) = new_program(&store).await;
+    let ada = store
+        .insert_partner(partner(&program, "ada"))
+        .await
+        .expect("insert");
+    let bob = store
+        .insert_partner(partner(&program, "bob"))
+        .await
+        .expect("insert");
+    let bob_link = store
+        .insert_partner_link(link(&program, &bob, "bob-2"))
+        .await
+        .expect("link");
+    let (elsewhere, _) = new_program(&store).await;
+    let eve = store
+        .insert_partner(partner(&elsewhere, "eve"))
+        .await
+        .expect("insert");
+    store
+        .insert_affiliate_customer(customer(&program, &ada, "taken"))
+        .await
+        .expect("insert");
+
+    let mut jobs: Vec<(NewAffiliateCustomer, Expect)> = Vec::new();
+    for i in 0..36 {
+        let (owner, link) = if i % 3 == 0 {
+            (&bob, Some(bob_link.row_id))
+        } else {
+            (&ada, None)
+        };
+        let new = NewAffiliateCustomer {
+            link,
+            tags: vec![format!("t{i}")],
+            email: (i % 5 != 0).then(|| format!("k{i}@example.com")),
+            ..customer(&program, owner, &format!("k{i}"))
+        };
+        jobs.push((new, Expect::Inserted));
+    }
+    for i in 0..4 {
+        let new = NewAffiliateCustomer {
+            email: Some(format!("dup-key-{i}@example.com")),
+            ..customer(&program, if i % 2 == 0 { &ada } else { &bob }, "dup-key")
+        };
+        jobs.push((new, Expect::OneOf("dup-key")));
+    }
+    for i in 0..4 {
+        let new = NewAffiliateCustomer {
+            email: Some("dup@example.com".into()),
+            ..customer(&program, &ada, &format!("dup-email-{i}"))
+        };
+        jobs.push((new, Expect::OneOf("dup-email")));
+    }
+    // Taken by a live customer before the batch.
+    jobs.push((
+        NewAffiliateCustomer {
+            email: Some("fresh@example.com".into()),
+            ..customer(&program, &bob, "taken")
+        },
+        Expect::Conflict(UniqueField::CustomerKey),
+    ));
+    jobs.push((
+        NewAffiliateCustomer {
+            email: Some("taken@example.com".into()),
+            ..customer(&program, &bob, "fresh")
+        },
+        Expect::Conflict(UniqueField::CustomerEmail),
+    ));
+    // Another program's partner: not found, whatever else the row would collide with (as a
+    // lone insert, which never gets as far as the unique indexes).
+    jobs.push((customer(&program, &eve, "stray"), Expect::NotFound));
+    jobs.push((customer(&program, &eve, "taken"), Expect::NotFound));
+    // Same key and email as an inserted job but another program's partner, queued first: it
+    // must not be handed the row of the job after it.
+    jobs.push((customer(&program, &eve, "k1"), Expect::NotFound));
+    jobs.rotate_right(1);
+    assert_eq!(jobs.len(), 49);
+
+    let mut tasks = JoinSet::new();
+    for (n, (new, expect)) in jobs.iter().cloned().enumerate() {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let result = store.insert_affiliate_customer(new.clone()).await;
+            (n, new, expect, result)
+        });
+    }
+    let mut winners: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut inserted = vec!["taken".to_string()];
+    while let Some(done) = tasks.join_next().await {
+        let (n, new, expect, result) = done.expect("task");
+        match (expect, result) {
+            (Expect::Inserted | Expect::OneOf(_), Ok(c)) => {
+                assert_eq!(c.program_id, program.id, "job {n}");
+                assert_eq!(c.key, new.key, "job {n}");
+                assert_eq!(c.email, new.email, "job {n}");
+                assert_eq!(c.name, new.name, "job {n}");
+                assert_eq!(c.surname, new.surname, "job {n}");
+                assert_eq!(c.tags, new.tags, "job {n}");
+                assert_eq!(c.partner, new.partner, "job {n}");
+                let partner_key = if new.partner == bob.row_id {
+                    "bob-key"
+                } else {
+                    "ada-key"
+                };
+                assert_eq!(c.partner_key, partner_key, "job {n}");
+                assert_eq!(c.link, new.link, "job {n}");
+                assert_eq!(c.status, CustomerStatus::Active, "job {n}");
+                assert_eq!(
+                    (c.created_at, c.updated_at),
+                    (new.created_at, new.created_at)
+                );
+                let found = store
+                    .find_affiliate_customer(program.id, &CustomerLookup::Key(c.key.clone()))
+                    .await
+                    .expect("find");
+                assert_eq!(found.as_ref(), Some(&c), "job {n}");
+                if let Expect::OneOf(group) = expect {
+                    winners.entry(group).or_default().push(c.key.clone());
+                }
+                inserted.push(c.key);
+            }
+            (Expect::OneOf("dup-key"), result) => {
+                assert_eq!(conflict_field(result), UniqueField::CustomerKey, "job {n}");
+            }
+            (Expect::OneOf(_), result) => {
+                assert_eq!(
+                    conflict_field(result),
+                    UniqueField::CustomerEmail,
+                    "job {n}"
+                );
+            }
+            (Expect::Conflict(field), result) => {
+                assert_eq!(conflict_field(result), field, "job {n}");
+            }
+            (Expect::NotFound, result) => {
+                assert!(
+                    matches!(result, Err(StoreError::NotFound)),
+                    "job {n}: {result:?}"
+                );
+            }
+            (Expect::Inserted, Err(e)) => panic!("job {n} ({}): {e:?}", new.key),
+        }
+    }
+    assert_eq!(winners.get("dup-key").map(Vec::len), Some(1));
+    assert_eq!(winners.get("dup-email").map(Vec::len), Some(1));
+
+    // Exactly the rows answered as inserted, and none for another program's partner.
+    let mut listed: Vec<String> = store
+        .list_affiliate_customers(
+            program.id,
+            &AffiliateCustomerFilter::default(),
+            first_page(),
+        )
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    listed.sort();
+    inserted.sort();
+    assert_eq!(listed, inserted);
+    assert_eq!(listed.len(), 1 + 36 + 2);
+    assert!(
+        store
+            .list_affiliate_customers(
+                elsewhere.id,
+                &AffiliateCustomerFilter::default(),
+                first_page()
+            )
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
