@@ -25,6 +25,7 @@ use crate::program::{
     AffiliateCounts, ApiKeyInfo, ApiKeySelector, NewProgram, Program, ProgramPatch, ProgramRowId,
     ReferralCounts,
 };
+use crate::rules::RuleVersion;
 use crate::time::Timestamp;
 
 /// The unique fields a write can collide on.
@@ -299,10 +300,31 @@ pub trait CustomerStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+#[async_trait]
+pub trait RuleStore: Send + Sync {
+    /// Stores `body` as the program's next rule version (1 for the first) and answers it.
+    /// Versions are assigned atomically: two concurrent sets get two versions.
+    async fn insert_rule_version(
+        &self,
+        program: ProgramRowId,
+        body: String,
+        now: Timestamp,
+    ) -> StoreResult<RuleVersion>;
+    /// The version in force (the highest), if rules were ever set.
+    async fn current_rules(&self, program: ProgramRowId) -> StoreResult<Option<RuleVersion>>;
+}
+
 /// Everything referd stores. Implemented by each backend.
 #[async_trait]
 pub trait Store:
-    ProgramStore + CustomerStore + PartnerStore + AffiliateCustomerStore + Send + Sync + 'static
+    ProgramStore
+    + CustomerStore
+    + PartnerStore
+    + AffiliateCustomerStore
+    + RuleStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies the embedded migrations (idempotent).
     async fn migrate(&self) -> StoreResult<()>;

@@ -37,6 +37,11 @@ impl Timestamp {
         self.to_datetime().format("%Y-%m-%d").to_string()
     }
 
+    /// This instant plus whole days (review periods).
+    pub fn plus_days(self, days: i64) -> Self {
+        Self(self.0.saturating_add(days.saturating_mul(86_400_000_000)))
+    }
+
     /// This instant minus whole days (for "before"/"growth" statistics).
     pub fn minus_days(self, days: i64) -> Self {
         Self(self.0 - days * 86_400_000_000)

@@ -15,6 +15,7 @@
 //!   `insert_affiliate_customer` (one per kind);
 //! - `keys.rs`: grouped `program_for_key` lookups, the read every request makes;
 //! - `link.rs`: the connection each batch task keeps for itself;
+//! - `rules.rs`: reward rule versions;
 //! - `rows.rs`: decoding rows into domain types;
 //! - `stats.rs`: keeping the planner's statistics fresh as customers are inserted.
 //!
@@ -30,6 +31,7 @@ mod links;
 mod partners;
 mod programs;
 mod rows;
+mod rules;
 mod stats;
 mod writer;
 

@@ -18,6 +18,7 @@ mod partners;
 mod programs;
 mod readers;
 mod rows;
+mod rules;
 mod url;
 mod writer;
 

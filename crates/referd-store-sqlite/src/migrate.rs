@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "affiliate",
         include_str!("../migrations/0002_affiliate.sql"),
     ),
+    (3, "rules", include_str!("../migrations/0003_rules.sql")),
 ];
 
 /// Applies the migrations not yet recorded. Runs inside the writer's transaction.

@@ -51,6 +51,35 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Set and show a program's reward rules (docs/rules.md).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a rule set (JSON file, `-` for stdin) and store it as the program's next
+    /// version; prints {"program","version","created_at","rules"}. Invalid rules change nothing.
+    Set {
+        /// The program's public id.
+        #[arg(long)]
+        program: String,
+        /// The JSON file holding the rule set.
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Print the rules in force: {"program","version","created_at","rules"} (version null
+    /// when none were ever set).
+    Show {
+        #[arg(long)]
+        program: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -4,7 +4,7 @@
 use referd_core::Store;
 use referd_core::ids::{ProgramType, generate_api_key, hash_api_key};
 use referd_core::program::{ApiKeySelector, Program};
-use referd_core::service::programs;
+use referd_core::service::{programs, rules};
 use referd_core::time::{Clock, SystemClock};
 use serde_json::{Value, json};
 
@@ -105,6 +105,53 @@ pub async fn revoke_key(
     } else {
         Err("no such active key".into())
     }
+}
+
+/// `referd rules set`: reads the file (or stdin for `-`), validates, stores the next version.
+pub async fn set_rules(
+    store: &dyn Store,
+    public_id: &str,
+    file: &std::path::Path,
+) -> Result<Value, String> {
+    let program = program(store, public_id).await?;
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading stdin: {e}"))?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?
+    };
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid JSON: {e}", file.display()))?;
+    let (version, _) = rules::set(store, &program, &body, SystemClock.now())
+        .await
+        .map_err(|e| format!("invalid rules: {}", describe(&e)))?;
+    Ok(json!({
+        "program": program.public_id,
+        "version": version.version,
+        "created_at": version.created_at.to_rfc3339_micros(),
+        "rules": body,
+    }))
+}
+
+/// `referd rules show`.
+pub async fn show_rules(store: &dyn Store, public_id: &str) -> Result<Value, String> {
+    let program = program(store, public_id).await?;
+    let current = rules::current(store, &program)
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(match current {
+        None => {
+            json!({ "program": program.public_id, "version": null, "created_at": null, "rules": null })
+        }
+        Some((version, _)) => {
+            let body: Value = serde_json::from_str(&version.body).map_err(|e| e.to_string())?;
+            json!({
+                "program": program.public_id,
+                "version": version.version,
+                "created_at": version.created_at.to_rfc3339_micros(),
+                "rules": body,
+            })
+        }
+    })
 }
 
 fn describe(e: &referd_core::CoreError) -> String {

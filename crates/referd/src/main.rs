@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use referd::cli::{Cli, Command, KeysCommand, ProgramsCommand};
+use referd::cli::{Cli, Command, KeysCommand, ProgramsCommand, RulesCommand};
 use referd::{app_state, commands, open_and_migrate, redact, serve, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
@@ -121,6 +121,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let store = open_and_migrate(&db.database_url).await?;
                 let out =
                     commands::revoke_key(&*store, key.as_deref(), id, program.as_deref()).await;
+                store.close().await;
+                print(&out?);
+                Ok(())
+            }
+        },
+        Command::Rules { command } => match command {
+            RulesCommand::Set { program, file, db } => {
+                let store = open_and_migrate(&db.database_url).await?;
+                let out = commands::set_rules(&*store, &program, &file).await;
+                store.close().await;
+                print(&out?);
+                Ok(())
+            }
+            RulesCommand::Show { program, db } => {
+                let store = open_and_migrate(&db.database_url).await?;
+                let out = commands::show_rules(&*store, &program).await;
                 store.close().await;
                 print(&out?);
                 Ok(())

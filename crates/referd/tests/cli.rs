@@ -388,3 +388,85 @@ fn serve_logs_its_url_answers_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `referd rules set|show`: versions count up, invalid rules name their fields and change
+/// nothing, and a section for the wrong program type is refused.
+#[test]
+fn rules_set_and_show_version_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("r.db").display());
+    let created = one_json(&referd(
+        dir.path(),
+        &[
+            "programs",
+            "create",
+            "--type",
+            "affiliate",
+            "--name",
+            "A",
+            "--database-url",
+            &db,
+        ],
+    ));
+    let id = created["program"]["public_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let show = |dir: &Path| {
+        one_json(&referd(
+            dir,
+            &["rules", "show", "--program", &id, "--database-url", &db],
+        ))
+    };
+    let none = show(dir.path());
+    assert_eq!(none["version"], Value::Null);
+    assert_eq!(none["rules"], Value::Null);
+
+    let file = dir.path().join("rules.json");
+    let set = |body: &str| {
+        std::fs::write(&file, body).unwrap();
+        referd(
+            dir.path(),
+            &[
+                "rules",
+                "set",
+                "--program",
+                &id,
+                "--file",
+                file.to_str().unwrap(),
+                "--database-url",
+                &db,
+            ],
+        )
+    };
+    let first = one_json(&set(
+        r#"{"affiliate":{"commission":{"type":"percentage","value":30},"review_days":14}}"#,
+    ));
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["rules"]["affiliate"]["review_days"], 14);
+    let second = one_json(&set(
+        r#"{"affiliate":{"commission":{"type":"static","value":"12.50"}}}"#,
+    ));
+    assert_eq!(second["version"], 2);
+    let now = show(dir.path());
+    assert_eq!(now["version"], 2);
+    assert_eq!(now["rules"]["affiliate"]["commission"]["value"], "12.50");
+
+    // Invalid rules: a non-zero exit, the field named on stderr, nothing stored.
+    for (body, field) in [
+        (
+            r#"{"affiliate":{"commission":{"type":"percentage","value":130}}}"#,
+            "affiliate.commission.value",
+        ),
+        (r#"{"referral":{"referring":[]}}"#, "referral"),
+        (r#"{"afiliate":{}}"#, "afiliate"),
+        ("not json", "not valid JSON"),
+    ] {
+        let out = set(body);
+        assert!(!out.status.success(), "{body}");
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(field), "{body}: {stderr}");
+    }
+    assert_eq!(show(dir.path())["version"], 2);
+}

@@ -6,6 +6,7 @@ pub mod customers;
 pub mod partner_links;
 pub mod partners;
 pub mod programs;
+pub mod rules;
 
 use crate::error::CoreError;
 use crate::store::UniqueField;

@@ -14,4 +14,5 @@ mod partner_links;
 mod partners;
 mod program;
 mod program_settings;
+mod rules;
 mod wire;

@@ -1,0 +1,62 @@
+//! Reward rule versions on SQLite.
+
+use async_trait::async_trait;
+use referd_core::program::ProgramRowId;
+use referd_core::rules::RuleVersion;
+use referd_core::store::{RuleStore, StoreResult};
+use referd_core::time::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use crate::{SqliteStore, backend};
+
+#[async_trait]
+impl RuleStore for SqliteStore {
+    async fn insert_rule_version(
+        &self,
+        program: ProgramRowId,
+        body: String,
+        now: Timestamp,
+    ) -> StoreResult<RuleVersion> {
+        self.writer
+            .run(move |conn| {
+                // Writes are serial in the writer, so max + 1 cannot be taken twice.
+                let version: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO rule_versions (program_id, version, body, created_at)
+                         SELECT ?1, coalesce(max(version), 0) + 1, ?2, ?3
+                         FROM rule_versions WHERE program_id = ?1
+                         RETURNING version",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![program.0, body, now.as_micros()], |r| r.get(0))
+                    })
+                    .map_err(backend)?;
+                Ok(RuleVersion {
+                    version,
+                    body,
+                    created_at: now,
+                })
+            })
+            .await
+    }
+
+    async fn current_rules(&self, program: ProgramRowId) -> StoreResult<Option<RuleVersion>> {
+        self.readers.with(|conn| {
+            conn.prepare_cached(
+                "SELECT version, body, created_at FROM rule_versions
+                 WHERE program_id = ?1 ORDER BY version DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![program.0], |r| {
+                    Ok(RuleVersion {
+                        version: r.get(0)?,
+                        body: r.get(1)?,
+                        created_at: Timestamp::from_micros(r.get(2)?),
+                    })
+                })
+                .optional()
+            })
+            .map_err(backend)
+        })
+    }
+}
