@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::routing::{get, post, put};
 
-use crate::handlers::{customers, fallback, partner_links, partners, program};
+use crate::handlers::{admin, customers, fallback, partner_links, partners, program};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -101,6 +101,16 @@ pub fn router(state: AppState) -> Router {
                 .post(customers::create_singular)
                 .put(customers::update_singular)
                 .delete(customers::delete_singular),
+        )
+        // The admin API (admin tokens, not program keys)
+        .route("/admin/v1/programs", get(admin::list_programs))
+        .route(
+            "/admin/v1/programs/{id}/rules",
+            get(admin::get_rules).put(admin::put_rules),
+        )
+        .route(
+            "/admin/v1/programs/{id}/rules/versions",
+            get(admin::rule_versions),
         )
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

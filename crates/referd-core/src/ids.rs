@@ -124,23 +124,45 @@ pub struct GeneratedApiKey {
     pub hint: String,
 }
 
+/// The prefix of admin tokens (`/admin/v1/…`): distinct from program API keys, so neither can
+/// be mistaken for the other, in a request or in a leak.
+pub const ADMIN_TOKEN_PREFIX: &str = "rfa_";
+
 pub fn generate_api_key() -> GeneratedApiKey {
+    generate_secret(API_KEY_PREFIX)
+}
+
+/// An admin token, generated and stored like an API key (secret shown once, SHA-256 kept).
+pub fn generate_admin_token() -> GeneratedApiKey {
+    generate_secret(ADMIN_TOKEN_PREFIX)
+}
+
+fn generate_secret(prefix: &str) -> GeneratedApiKey {
     let random: String = rand::rng()
         .sample_iter(&Alphanumeric)
         .take(API_KEY_RANDOM_LEN)
         .map(char::from)
         .collect();
-    let secret = format!("{API_KEY_PREFIX}{random}");
+    let secret = format!("{prefix}{random}");
     GeneratedApiKey {
         hash: hash_api_key(&secret),
-        hint: secret[..API_KEY_PREFIX.len() + 6].to_string(),
+        hint: secret[..prefix.len() + 6].to_string(),
         secret,
     }
 }
 
 /// Whether a presented key has referd's shape. Anything else is rejected before any lookup.
 pub fn is_well_formed_api_key(key: &str) -> bool {
-    key.strip_prefix(API_KEY_PREFIX).is_some_and(|rest| {
+    is_well_formed(key, API_KEY_PREFIX)
+}
+
+/// Whether a presented admin token has referd's shape.
+pub fn is_well_formed_admin_token(token: &str) -> bool {
+    is_well_formed(token, ADMIN_TOKEN_PREFIX)
+}
+
+fn is_well_formed(secret: &str, prefix: &str) -> bool {
+    secret.strip_prefix(prefix).is_some_and(|rest| {
         rest.len() == API_KEY_RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
     })
 }
@@ -153,6 +175,15 @@ pub fn hash_api_key(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_tokens_and_api_keys_never_pass_for_each_other() {
+        let t = generate_admin_token();
+        assert!(is_well_formed_admin_token(&t.secret));
+        assert!(!is_well_formed_api_key(&t.secret));
+        assert!(!is_well_formed_admin_token(&generate_api_key().secret));
+        assert!(t.hint.starts_with("rfa_"));
+    }
 
     #[test]
     fn generated_keys_are_well_formed_and_distinct() {

@@ -312,6 +312,32 @@ pub trait RuleStore: Send + Sync {
     ) -> StoreResult<RuleVersion>;
     /// The version in force (the highest), if rules were ever set.
     async fn current_rules(&self, program: ProgramRowId) -> StoreResult<Option<RuleVersion>>;
+    /// Every version, newest first.
+    async fn list_rule_versions(&self, program: ProgramRowId) -> StoreResult<Vec<RuleVersion>>;
+}
+
+/// An admin token as listed to operators (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenInfo {
+    pub id: i64,
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait AdminTokenStore: Send + Sync {
+    async fn create_admin_token(
+        &self,
+        token_hash: String,
+        hint: String,
+        now: Timestamp,
+    ) -> StoreResult<i64>;
+    /// Whether an unrevoked token has this hash.
+    async fn admin_token_valid(&self, token_hash: &str) -> StoreResult<bool>;
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<AdminTokenInfo>>;
+    /// Revokes a token by id or by hash; `false` when no such unrevoked token exists.
+    async fn revoke_admin_token(&self, token: ApiKeySelector, now: Timestamp) -> StoreResult<bool>;
 }
 
 /// Everything referd stores. Implemented by each backend.
@@ -322,6 +348,7 @@ pub trait Store:
     + PartnerStore
     + AffiliateCustomerStore
     + RuleStore
+    + AdminTokenStore
     + Send
     + Sync
     + 'static

@@ -15,13 +15,14 @@
 //!   `insert_affiliate_customer` (one per kind);
 //! - `keys.rs`: grouped `program_for_key` lookups, the read every request makes;
 //! - `link.rs`: the connection each batch task keeps for itself;
-//! - `rules.rs`: reward rule versions;
+//! - `rules.rs`: reward rule versions; `admin.rs`: admin tokens;
 //! - `rows.rs`: decoding rows into domain types;
 //! - `stats.rs`: keeping the planner's statistics fresh as customers are inserted.
 //!
 //! Every query is a runtime `sqlx::query` (nothing needs a database at build time), and every
 //! method is one statement or one transaction.
 
+mod admin;
 mod affiliate_customers;
 mod batch;
 mod customers;

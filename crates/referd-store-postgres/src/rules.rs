@@ -69,4 +69,24 @@ impl RuleStore for PostgresStore {
         })
         .transpose()
     }
+
+    async fn list_rule_versions(&self, program: ProgramRowId) -> StoreResult<Vec<RuleVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, body, created_at FROM rule_versions \
+             WHERE program_id = $1 ORDER BY version DESC",
+        )
+        .bind(program.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(RuleVersion {
+                    version: r.try_get(0).map_err(db_error)?,
+                    body: r.try_get(1).map_err(db_error)?,
+                    created_at: Timestamp::from_micros(r.try_get(2).map_err(db_error)?),
+                })
+            })
+            .collect()
+    }
 }

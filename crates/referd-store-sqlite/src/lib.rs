@@ -9,6 +9,7 @@
 //! - **Reads** use separate read-only connections ([`readers`]); in WAL mode they never wait
 //!   for the writer and always see every write that has been answered.
 
+mod admin;
 mod affiliate_customers;
 mod customers;
 mod key_cache;

@@ -59,4 +59,25 @@ impl RuleStore for SqliteStore {
             .map_err(backend)
         })
     }
+
+    async fn list_rule_versions(&self, program: ProgramRowId) -> StoreResult<Vec<RuleVersion>> {
+        self.readers.with(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT version, body, created_at FROM rule_versions
+                     WHERE program_id = ?1 ORDER BY version DESC",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![program.0], |r| {
+                    Ok(RuleVersion {
+                        version: r.get(0)?,
+                        body: r.get(1)?,
+                        created_at: Timestamp::from_micros(r.get(2)?),
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+    }
 }

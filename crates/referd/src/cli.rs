@@ -56,6 +56,36 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Create, list and revoke admin tokens (for the admin API, /admin/v1).
+    AdminTokens {
+        #[command(subcommand)]
+        command: AdminTokensCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokensCommand {
+    /// Create an admin token; prints {"admin_token":"rfa_…"} (shown only this once).
+    Create {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List admin tokens (id, hint, created, revoked), one JSON object per line.
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Revoke an admin token, named by the token itself or by its id from `admin-tokens list`.
+    Revoke {
+        /// The full admin token to revoke.
+        #[arg(required_unless_present = "id", conflicts_with = "id")]
+        token: Option<String>,
+        /// The token's id, as `admin-tokens list` prints it.
+        #[arg(long)]
+        id: Option<i64>,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

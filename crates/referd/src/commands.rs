@@ -2,7 +2,7 @@
 //! so scripts can parse the output.
 
 use referd_core::Store;
-use referd_core::ids::{ProgramType, generate_api_key, hash_api_key};
+use referd_core::ids::{ProgramType, generate_admin_token, generate_api_key, hash_api_key};
 use referd_core::program::{ApiKeySelector, Program};
 use referd_core::service::{programs, rules};
 use referd_core::time::{Clock, SystemClock};
@@ -104,6 +104,51 @@ pub async fn revoke_key(
         Ok(json!({ "revoked": true }))
     } else {
         Err("no such active key".into())
+    }
+}
+
+pub async fn create_admin_token(store: &dyn Store) -> Result<Value, String> {
+    let token = generate_admin_token();
+    store
+        .create_admin_token(token.hash, token.hint, SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(json!({ "admin_token": token.secret }))
+}
+
+pub async fn list_admin_tokens(store: &dyn Store) -> Result<Vec<Value>, String> {
+    let tokens = store.list_admin_tokens().await.map_err(|e| e.to_string())?;
+    Ok(tokens
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "hint": t.hint,
+                "created_at": t.created_at.to_rfc3339_micros(),
+                "revoked_at": t.revoked_at.map(|r| r.to_rfc3339_micros()),
+            })
+        })
+        .collect())
+}
+
+pub async fn revoke_admin_token(
+    store: &dyn Store,
+    token: Option<&str>,
+    id: Option<i64>,
+) -> Result<Value, String> {
+    let selector = match (token, id) {
+        (_, Some(id)) => ApiKeySelector::Id(id),
+        (Some(t), None) => ApiKeySelector::Hash(hash_api_key(t.trim())),
+        (None, None) => return Err("give the token or --id".into()),
+    };
+    let revoked = store
+        .revoke_admin_token(selector, SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    if revoked {
+        Ok(json!({ "revoked": true }))
+    } else {
+        Err("no such active admin token".into())
     }
 }
 

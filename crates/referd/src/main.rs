@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use referd::cli::{Cli, Command, KeysCommand, ProgramsCommand, RulesCommand};
+use referd::cli::{AdminTokensCommand, Cli, Command, KeysCommand, ProgramsCommand, RulesCommand};
 use referd::{app_state, commands, open_and_migrate, redact, serve, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
@@ -137,6 +137,29 @@ async fn run(cli: Cli) -> Result<(), String> {
             RulesCommand::Show { program, db } => {
                 let store = open_and_migrate(&db.database_url).await?;
                 let out = commands::show_rules(&*store, &program).await;
+                store.close().await;
+                print(&out?);
+                Ok(())
+            }
+        },
+        Command::AdminTokens { command } => match command {
+            AdminTokensCommand::Create { db } => {
+                let store = open_and_migrate(&db.database_url).await?;
+                let out = commands::create_admin_token(&*store).await;
+                store.close().await;
+                print(&out?);
+                Ok(())
+            }
+            AdminTokensCommand::List { db } => {
+                let store = open_and_migrate(&db.database_url).await?;
+                let out = commands::list_admin_tokens(&*store).await;
+                store.close().await;
+                out?.iter().for_each(print);
+                Ok(())
+            }
+            AdminTokensCommand::Revoke { token, id, db } => {
+                let store = open_and_migrate(&db.database_url).await?;
+                let out = commands::revoke_admin_token(&*store, token.as_deref(), id).await;
                 store.close().await;
                 print(&out?);
                 Ok(())

@@ -470,3 +470,41 @@ fn rules_set_and_show_version_the_rules() {
     }
     assert_eq!(show(dir.path())["version"], 2);
 }
+
+/// `referd admin-tokens create|list|revoke`: the secret is printed once, lists never show it,
+/// and revoking by token or id works once.
+#[test]
+fn admin_tokens_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("a.db").display());
+    let created = one_json(&referd(
+        dir.path(),
+        &["admin-tokens", "create", "--database-url", &db],
+    ));
+    let token = created["admin_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("rfa_") && token.len() == 47, "{token}");
+    one_json(&referd(
+        dir.path(),
+        &["admin-tokens", "create", "--database-url", &db],
+    ));
+    let out = referd(dir.path(), &["admin-tokens", "list", "--database-url", &db]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2);
+    assert!(!stdout.contains(&token), "a list never shows secrets");
+    assert!(stdout.contains(&token[..10]), "the hint tells tokens apart");
+    let revoked = one_json(&referd(
+        dir.path(),
+        &["admin-tokens", "revoke", &token, "--database-url", &db],
+    ));
+    assert_eq!(revoked["revoked"], true);
+    let again = referd(
+        dir.path(),
+        &["admin-tokens", "revoke", &token, "--database-url", &db],
+    );
+    assert!(!again.status.success());
+    one_json(&referd(
+        dir.path(),
+        &["admin-tokens", "revoke", "--id", "2", "--database-url", &db],
+    ));
+}

@@ -1,6 +1,7 @@
 //! Request handlers, one file per resource. Each reads its parameters, calls a use case in
 //! `referd_core::service`, and writes the wire shape.
 
+pub mod admin;
 pub mod affiliate_customers;
 pub mod customers;
 pub mod fallback;

@@ -20,25 +20,35 @@ pub async fn set(
     body: &Value,
     now: Timestamp,
 ) -> CoreResult<(RuleVersion, RuleSet)> {
-    let rules = parse_rules(body)?;
+    // Both kinds of problem are reported together: the sections that do not fit the program
+    // type, and every field error inside the rules.
     let mut errors = FieldErrors::new();
+    let has = |section: &str| body.get(section).is_some();
     match program.program_type {
-        ProgramType::Affiliate if rules.referral.is_some() => errors.add(
+        ProgramType::Affiliate if has("referral") => errors.add(
             "referral",
             "is for refer-a-friend programs; this is an affiliate program (use affiliate).",
         ),
-        ProgramType::Referral if rules.affiliate.is_some() => errors.add(
+        ProgramType::Referral if has("affiliate") => errors.add(
             "affiliate",
             "is for affiliate programs; this is a refer-a-friend program (use referral).",
         ),
-        ProgramType::Newsletter if rules.affiliate.is_some() || rules.referral.is_some() => errors
-            .add(
-                "rules",
-                "newsletter programs reward milestones, not sales; they take no affiliate or referral rules.",
-            ),
+        ProgramType::Newsletter if has("affiliate") || has("referral") => errors.add(
+            "rules",
+            "newsletter programs reward milestones, not sales; they take no affiliate or referral rules.",
+        ),
         _ => {}
     }
+    let parsed = parse_rules(body);
+    if let Err(field_errors) = &parsed {
+        for (field, messages) in field_errors.iter() {
+            for m in messages {
+                errors.add(field, m.clone());
+            }
+        }
+    }
     errors.into_result()?;
+    let rules = parsed?;
     let text = serde_json::to_string(body)
         .map_err(|e| CoreError::Internal(format!("rules serialisation: {e}")))?;
     let version = store.insert_rule_version(program.id, text, now).await?;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod affiliate_customers;
 mod auth;
 mod clients_affiliate;
