@@ -93,6 +93,12 @@ impl From<CoreError> for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        CoreError::from(e).into()
+    }
+}
+
 impl From<FieldErrors> for ApiError {
     fn from(e: FieldErrors) -> Self {
         Self::Validation(e)

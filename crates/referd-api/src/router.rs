@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::routing::{get, post, put};
 
-use crate::handlers::{admin, customers, fallback, partner_links, partners, program};
+use crate::handlers::{admin, customers, fallback, partner_links, partners, program, transactions};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -89,10 +89,23 @@ pub fn router(state: AppState) -> Router {
             get(customers::transactions),
         )
         .route("/v1/customers/{id}/stats", get(customers::stats))
+        .route("/v1/customers/{id}/balance", get(customers::balance))
+        .route("/v1/customers/{id}/balance/credit", post(customers::credit))
         .route("/v1/customers/{id}/archive", post(customers::archive))
         .route(
             "/v1/customers/{id}/revoke-archive",
             post(customers::revoke_archive),
+        )
+        // Transactions (both program types)
+        .route(
+            "/v1/transactions",
+            get(transactions::list)
+                .post(transactions::create)
+                .delete(transactions::delete_by_body),
+        )
+        .route(
+            "/v1/transactions/{id}",
+            get(transactions::get).delete(transactions::delete),
         )
         // Deprecated singular customer (PHP SDK `customer()`, affiliate programs)
         .route(

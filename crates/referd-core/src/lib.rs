@@ -10,6 +10,7 @@ pub mod affiliate;
 pub mod customer;
 pub mod error;
 pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod page;
 pub mod partner;

@@ -16,6 +16,12 @@ use crate::customer::{
     Customer, CustomerFilter, CustomerLookup, CustomerPatch, CustomerRowId, CustomerSearch,
     CustomerStatus, CustomerView, NewCustomer,
 };
+use rust_decimal::Decimal;
+
+use crate::ledger::{
+    Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, Transaction, TransactionFilter,
+    TransactionRowId,
+};
 use crate::page::PageRequest;
 use crate::partner::{
     LinkRowId, NewPartner, NewPartnerLink, Partner, PartnerFilter, PartnerLink, PartnerLinkSearch,
@@ -340,6 +346,78 @@ pub trait AdminTokenStore: Send + Sync {
     async fn revoke_admin_token(&self, token: ApiKeySelector, now: Timestamp) -> StoreResult<bool>;
 }
 
+#[async_trait]
+pub trait TransactionStore: Send + Sync {
+    /// In one database transaction: when a live (not deleted) transaction of the program has
+    /// `new.key`, answers [`Recorded::Existing`] with it and its entries; else when the buyer's
+    /// active rewardable sales no longer number `new.expected_prior_sales`, answers
+    /// [`Recorded::Stale`]; else inserts the transaction and its entries (each entry's cause
+    /// is the new transaction) and answers [`Recorded::Created`]. Two concurrent calls with one
+    /// key create one transaction: the other gets `Existing`.
+    async fn record_transaction(
+        &self,
+        new: NewTransaction,
+        now: Timestamp,
+    ) -> StoreResult<Recorded>;
+    /// A live (active or archived) transaction by key, with all of its entries (oldest first).
+    async fn find_transaction(
+        &self,
+        program: ProgramRowId,
+        key: &str,
+    ) -> StoreResult<Option<(Transaction, Vec<LedgerEntry>)>>;
+    /// Active transactions matching the filter, by row id in `page.sort` order,
+    /// `page.fetch_limit()` at most, each with its entries.
+    async fn list_transactions(
+        &self,
+        program: ProgramRowId,
+        filter: &TransactionFilter,
+        page: PageRequest,
+    ) -> StoreResult<Vec<(Transaction, Vec<LedgerEntry>)>>;
+    /// The customer's active, rewardable transactions (what reward periods and first-purchase
+    /// triggers count).
+    async fn count_customer_sales(
+        &self,
+        program: ProgramRowId,
+        customer: CustomerRowId,
+    ) -> StoreResult<u64>;
+    /// The holder's reward entries from the rule at `rule_path` that are not reversed (what
+    /// `max_rewards` counts).
+    async fn count_holder_rewards(
+        &self,
+        program: ProgramRowId,
+        holder: Holder,
+        rule_path: &str,
+    ) -> StoreResult<u64>;
+    /// Refunds a live transaction in one database transaction: marks it deleted (freeing its
+    /// key) and appends one reversal for each of its entries not reversed yet (opposite
+    /// amount, same holder, unit, rule; `available_at` = the reversed entry's when that is
+    /// still in the future, else `now`). Answers the reversals; `None` when the transaction is
+    /// no longer live.
+    async fn refund_transaction(
+        &self,
+        program: ProgramRowId,
+        transaction: TransactionRowId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<LedgerEntry>>>;
+    /// Appends one entry without a transaction (a manual credit, a bonus). With `floor`, only
+    /// if the holder's total in the entry's unit, over entries available at `now`, plus the
+    /// entry's amount stays at or above `floor` (checked and written atomically); `None` when
+    /// it would not.
+    async fn append_entry(
+        &self,
+        program: ProgramRowId,
+        entry: NewEntry,
+        floor: Option<Decimal>,
+        now: Timestamp,
+    ) -> StoreResult<Option<LedgerEntry>>;
+    /// Every entry of a holder, oldest first.
+    async fn holder_entries(
+        &self,
+        program: ProgramRowId,
+        holder: Holder,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+}
+
 /// Everything referd stores. Implemented by each backend.
 #[async_trait]
 pub trait Store:
@@ -349,6 +427,7 @@ pub trait Store:
     + AffiliateCustomerStore
     + RuleStore
     + AdminTokenStore
+    + TransactionStore
     + Send
     + Sync
     + 'static

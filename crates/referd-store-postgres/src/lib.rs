@@ -16,6 +16,8 @@
 //! - `keys.rs`: grouped `program_for_key` lookups, the read every request makes;
 //! - `link.rs`: the connection each batch task keeps for itself;
 //! - `rules.rs`: reward rule versions; `admin.rs`: admin tokens;
+//! - `transactions.rs`: reported sales and their refunds; `ledger.rs`: ledger entries (the
+//!   append-only record of rewards, reversals, credits and payouts);
 //! - `rows.rs`: decoding rows into domain types;
 //! - `stats.rs`: keeping the planner's statistics fresh as customers are inserted.
 //!
@@ -27,6 +29,7 @@ mod affiliate_customers;
 mod batch;
 mod customers;
 mod keys;
+mod ledger;
 mod link;
 mod links;
 mod partners;
@@ -34,6 +37,7 @@ mod programs;
 mod rows;
 mod rules;
 mod stats;
+mod transactions;
 mod writer;
 
 use std::time::Duration;

@@ -13,6 +13,7 @@ mod admin;
 mod affiliate_customers;
 mod customers;
 mod key_cache;
+mod ledger;
 mod links;
 mod migrate;
 mod partners;
@@ -20,6 +21,7 @@ mod programs;
 mod readers;
 mod rows;
 mod rules;
+mod transactions;
 mod url;
 mod writer;
 

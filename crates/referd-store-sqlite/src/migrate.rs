@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_affiliate.sql"),
     ),
     (3, "rules", include_str!("../migrations/0003_rules.sql")),
+    (4, "ledger", include_str!("../migrations/0004_ledger.sql")),
 ];
 
 /// Applies the migrations not yet recorded. Runs inside the writer's transaction.

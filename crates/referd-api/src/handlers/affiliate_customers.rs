@@ -242,15 +242,14 @@ pub async fn delete_by_body(state: &AppState, program: &Program, p: &Params) -> 
     transition(state, program, lookup, Transition::Delete).await
 }
 
-/// The customer's transactions: none are recorded yet, so the list is empty; the customer
-/// must exist and `limit` is checked.
+/// The customer's transactions, newest first (`limit` 1–250).
 pub async fn transactions(
     state: &AppState,
     program: &Program,
     ident: &str,
     p: &Params,
 ) -> ApiResult {
-    page_request(p, STANDARD_LIMIT)?;
-    service::get(&*state.store, program, ident).await?;
-    Ok(wire::data(Vec::<()>::new()))
+    let page = page_request(p, STANDARD_LIMIT)?;
+    let customer = service::get(&*state.store, program, ident).await?;
+    crate::handlers::transactions::of_customer(state, program, customer.row_id, page).await
 }

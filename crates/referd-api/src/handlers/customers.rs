@@ -152,8 +152,7 @@ pub async fn referrals(
     Ok(wire::data(items))
 }
 
-/// The customer's transactions. Transactions are not recorded yet, so the list is empty;
-/// the customer must exist and `limit` is checked (10–100) as the reference documents.
+/// The customer's transactions (as the buyer); `limit` 10–100 as the reference documents.
 pub async fn transactions(
     State(state): State<AppState>,
     Auth(program): Auth,
@@ -163,9 +162,72 @@ pub async fn transactions(
     if is_affiliate(&program) {
         return affiliate::transactions(&state, &program, &ident, &p).await;
     }
-    page_request(&p, CUSTOMER_TRANSACTIONS_LIMIT)?;
-    service::get(&*state.store, &program, &ident).await?;
-    Ok(wire::data(Vec::<()>::new()))
+    let page = page_request(&p, CUSTOMER_TRANSACTIONS_LIMIT)?;
+    let view = service::get(&*state.store, &program, &ident).await?;
+    crate::handlers::transactions::of_customer(&state, &program, view.customer.row_id, page).await
+}
+
+/// `{"customer":{…},"balance":{"currency":[{"amount","amount_units","is_currency"}]}}`.
+fn balance_body(
+    program: &Program,
+    view: &referd_core::customer::CustomerView,
+    sums: &referd_core::service::balances::Sums,
+) -> Response {
+    let units: Vec<serde_json::Value> = sums
+        .iter()
+        .map(|(unit, amount)| {
+            serde_json::json!({
+                "amount": referd_core::money::amount_json(*amount),
+                "amount_units": unit,
+                "is_currency": referd_core::money::Currency::parse(unit).is_some(),
+            })
+        })
+        .collect();
+    wire::data(serde_json::json!({
+        "customer": customer::full(program, view),
+        "balance": { "currency": units },
+    }))
+}
+
+/// `GET /v1/customers/{id}/balance`: the credit balance, from the ledger.
+pub async fn balance(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+) -> ApiResult {
+    let (view, sums) = referd_core::service::balances::customer_balance(
+        &*state.store,
+        &program,
+        &ident,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(balance_body(&program, &view, &sums))
+}
+
+/// `POST /v1/customers/{id}/balance/credit`: `amount` (negative to redeem), `amount_units`,
+/// `is_currency`. Answers the new balance.
+pub async fn credit(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+    p: Params,
+) -> ApiResult {
+    let mut e = FieldErrors::new();
+    let units = p.string(&["amount_units"], &mut e);
+    let is_currency = p.boolean(&["is_currency"], &mut e);
+    e.into_result()?;
+    let (view, sums) = referd_core::service::balances::credit(
+        &*state.store,
+        &program,
+        &ident,
+        p.get(&["amount"]),
+        units.as_deref(),
+        is_currency,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(balance_body(&program, &view, &sums))
 }
 
 #[derive(Serialize)]

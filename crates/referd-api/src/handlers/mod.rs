@@ -9,3 +9,4 @@ pub mod listing;
 pub mod partner_links;
 pub mod partners;
 pub mod program;
+pub mod transactions;

@@ -68,7 +68,14 @@ pub async fn get(
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
     let view = service::get(&*state.store, &program, &ident).await?;
-    Ok(wire::data(partner::full(&program, &view)))
+    let earned = referd_core::service::balances::partner_commissions(
+        &*state.store,
+        &program,
+        view.partner.row_id,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(wire::data(partner::full(&program, &view, &earned)))
 }
 
 /// The partner a body- or query-addressed request names: `id`, else `key`, else `email`.
@@ -98,7 +105,14 @@ pub async fn get_legacy(
     service::require_affiliate(&program)?;
     let (lookup, _) = addressed(&p)?;
     let view = service::find(&*state.store, &program, &lookup).await?;
-    Ok(wire::data(partner::full(&program, &view)))
+    let earned = referd_core::service::balances::partner_commissions(
+        &*state.store,
+        &program,
+        view.partner.row_id,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(wire::data(partner::full(&program, &view, &earned)))
 }
 
 pub async fn list(

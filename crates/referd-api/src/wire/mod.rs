@@ -7,6 +7,7 @@ pub mod link;
 pub mod page;
 pub mod partner;
 pub mod program;
+pub mod transaction;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;

@@ -3,8 +3,10 @@
 //! item. Key order follows the refer-a-friend objects of seed 000, which Partnero's partner
 //! resource shares.
 
+use referd_core::money::amount_json;
 use referd_core::partner::{Partner, PartnerView};
 use referd_core::program::Program;
+use referd_core::service::balances::{Commissions as LedgerCommissions, Sums};
 use serde::Serialize;
 
 use crate::wire::timestamp;
@@ -69,12 +71,42 @@ pub struct Referrals {
     paid_accounts: u64,
 }
 
-/// What the partner earned; empty until transactions produce commissions.
+/// What the partner earned, from the ledger: `paid` (a number: payouts in the program's
+/// currency), `pending` and `not_paid` (`[{"currency","amount"}]` per currency).
 #[derive(Serialize)]
 pub struct Commissions {
-    paid: u64,
-    pending: Empty,
-    not_paid: Empty,
+    paid: serde_json::Value,
+    pending: Vec<CurrencyAmount>,
+    not_paid: Vec<CurrencyAmount>,
+}
+
+#[derive(Serialize)]
+pub struct CurrencyAmount {
+    currency: String,
+    amount: serde_json::Value,
+}
+
+fn per_currency(sums: &Sums) -> Vec<CurrencyAmount> {
+    sums.iter()
+        .filter(|(_, a)| !a.is_zero())
+        .map(|(c, a)| CurrencyAmount {
+            currency: c.clone(),
+            amount: amount_json(*a),
+        })
+        .collect()
+}
+
+pub fn commissions(program: &Program, c: &LedgerCommissions) -> Commissions {
+    let paid = c
+        .paid
+        .get(&program.settings.currency)
+        .copied()
+        .unwrap_or_default();
+    Commissions {
+        paid: amount_json(paid),
+        pending: per_currency(&c.pending),
+        not_paid: per_currency(&c.not_paid),
+    }
 }
 
 /// The partner's link URLs, the default first.
@@ -85,7 +117,12 @@ pub fn link_urls(program: &Program, view: &PartnerView) -> Vec<String> {
         .collect()
 }
 
-fn object<'a>(program: &Program, view: &'a PartnerView, with_stats: bool) -> PartnerObject<'a> {
+fn object<'a>(
+    program: &Program,
+    view: &'a PartnerView,
+    earned: Option<&LedgerCommissions>,
+) -> PartnerObject<'a> {
+    let with_stats = earned.is_some();
     let p = &view.partner;
     PartnerObject {
         email: &p.email,
@@ -117,22 +154,22 @@ fn object<'a>(program: &Program, view: &'a PartnerView, with_stats: bool) -> Par
             sales_count: 0,
             paid_accounts: 0,
         }),
-        commissions: with_stats.then_some(Commissions {
-            paid: 0,
-            pending: [],
-            not_paid: [],
-        }),
+        commissions: earned.map(|c| commissions(program, c)),
     }
 }
 
 /// `GET /v1/partners/{id}` and `GET /v1/partner`.
-pub fn full<'a>(program: &Program, view: &'a PartnerView) -> PartnerObject<'a> {
-    object(program, view, true)
+pub fn full<'a>(
+    program: &Program,
+    view: &'a PartnerView,
+    earned: &LedgerCommissions,
+) -> PartnerObject<'a> {
+    object(program, view, Some(earned))
 }
 
 /// Create and update responses.
 pub fn written<'a>(program: &Program, view: &'a PartnerView) -> PartnerObject<'a> {
-    object(program, view, false)
+    object(program, view, None)
 }
 
 #[derive(Serialize)]

@@ -2,11 +2,13 @@
 //! store. Handlers call these and only translate wire shapes.
 
 pub mod affiliate_customers;
+pub mod balances;
 pub mod customers;
 pub mod partner_links;
 pub mod partners;
 pub mod programs;
 pub mod rules;
+pub mod transactions;
 
 use crate::error::CoreError;
 use crate::store::UniqueField;

@@ -16,4 +16,5 @@ mod partners;
 mod program;
 mod program_settings;
 mod rules;
+mod transactions;
 mod wire;
