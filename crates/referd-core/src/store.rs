@@ -416,6 +416,74 @@ pub trait TransactionStore: Send + Sync {
         program: ProgramRowId,
         holder: Holder,
     ) -> StoreResult<Vec<LedgerEntry>>;
+    /// Archives an active transaction in one database transaction: status `archived`, and one
+    /// reversal (as [`TransactionStore::refund_transaction`] writes them) for each of its
+    /// entries not reversed yet. Answers the reversals; `None` when it is not active.
+    async fn archive_transaction(
+        &self,
+        program: ProgramRowId,
+        transaction: TransactionRowId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<LedgerEntry>>>;
+    /// Restores an archived transaction in one database transaction: status `active`, and for
+    /// each reward entry that the archive reversed, a new `reward` entry copying it (holder,
+    /// amount, unit, kinds, rule; `available_at` = the original's when still in the future,
+    /// else `now`). Answers the new entries; `None` when it is not archived.
+    async fn restore_transaction(
+        &self,
+        program: ProgramRowId,
+        transaction: TransactionRowId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<LedgerEntry>>>;
+    /// Every transaction of the program whatever its status (refunded ones included), oldest
+    /// first: what `referd ledger verify` checks.
+    async fn all_transactions(&self, program: ProgramRowId) -> StoreResult<Vec<Transaction>>;
+    /// The program's entries created in `[from, to)`, oldest first (the ledger export).
+    async fn entries_between(
+        &self,
+        program: ProgramRowId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+}
+
+/// What claiming an `Idempotency-Key` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: the caller runs the request, then completes the key with the answer.
+    New,
+    /// Used before for the same request: its answer, to send again.
+    Replay { status: u16, body: Vec<u8> },
+    /// Used before for a different request (another path or body).
+    Mismatch,
+    /// Claimed by a request still running.
+    InProgress,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request whose fingerprint is `request_hash`, atomically: of two
+    /// concurrent claims of one key, one gets `New` and the other `InProgress`. A claim older
+    /// than `expire_before` (kept answers and abandoned claims alike) is forgotten first.
+    async fn claim_idempotency_key(
+        &self,
+        program: ProgramRowId,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        expire_before: Timestamp,
+    ) -> StoreResult<IdempotencyClaim>;
+    /// Stores the answer of a claimed key.
+    async fn complete_idempotency_key(
+        &self,
+        program: ProgramRowId,
+        key: &str,
+        status: u16,
+        body: Vec<u8>,
+    ) -> StoreResult<()>;
+    /// Drops a claim whose request failed without an answer worth keeping (a 5xx), so a retry
+    /// runs again.
+    async fn release_idempotency_key(&self, program: ProgramRowId, key: &str) -> StoreResult<()>;
 }
 
 /// Everything referd stores. Implemented by each backend.
@@ -428,6 +496,7 @@ pub trait Store:
     + RuleStore
     + AdminTokenStore
     + TransactionStore
+    + IdempotencyStore
     + Send
     + Sync
     + 'static
