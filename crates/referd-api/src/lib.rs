@@ -8,6 +8,7 @@
 pub mod error;
 pub mod extract;
 mod handlers;
+mod idempotency;
 mod router;
 pub mod state;
 pub mod wire;

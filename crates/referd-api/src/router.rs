@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/partners/{id}/referral_links",
             get(partners::referral_links),
         )
+        .route("/v1/partners/{id}/reward", post(partners::reward))
         // Deprecated singular partner (PHP SDK class, n8n "Get")
         .route(
             "/v1/partner",
@@ -107,6 +108,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/transactions/{id}",
             get(transactions::get).delete(transactions::delete),
         )
+        .route("/v1/transactions/{id}/archive", post(transactions::archive))
+        .route(
+            "/v1/transactions/{id}/revoke-archive",
+            post(transactions::revoke_archive),
+        )
         // Deprecated singular customer (PHP SDK `customer()`, affiliate programs)
         .route(
             "/v1/customer",
@@ -125,7 +131,13 @@ pub fn router(state: AppState) -> Router {
             "/admin/v1/programs/{id}/rules/versions",
             get(admin::rule_versions),
         )
+        .route("/admin/v1/programs/{id}/ledger.csv", get(admin::ledger_csv))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
+        // `Idempotency-Key` on every POST /v1/… (idempotency.rs).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::layer,
+        ))
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! The ledger side of [`referd_core::store::TransactionStore`] for [`crate::PostgresStore`]:
 //! the SQL and row decoding of `ledger_entries`, and the entry operations that involve no
-//! transaction row (counting rewards, appending with a floor, a holder's entries).
+//! transaction row (counting rewards, appending with a floor, a holder's entries, the
+//! entries of a period).
 //!
 //! Entries are append-only: nothing here updates one (a trigger refuses it anyway). Amounts
 //! are NUMERIC, bound as text and cast (`$n::numeric`), read back as text and parsed into
@@ -79,6 +80,39 @@ pub(crate) const REVERSE_TRANSACTION: &str = concat!(
      ON CONFLICT (reverses_row_id) WHERE reverses_row_id IS NOT NULL DO NOTHING \
      RETURNING ",
     entry_columns!()
+);
+
+/// Restoring transaction `$2`: a new `reward` entry copying each reward entry that the most
+/// recent archive reversed (its note too; `available_at` the original's when still in the
+/// future, else `$3`, now). Those are the reward entries whose reversal came after every
+/// non-reversal entry of the transaction: an archive reverses every entry not reversed yet,
+/// and each restore appends the copies the next archive reverses. Every entry of a
+/// transaction is written under its row's lock (taken by the insert, the refund, the archive
+/// and the restore), so row ids follow the order they were written in, even within one
+/// microsecond.
+pub(crate) const RESTORE_REWARDS: &str = concat!(
+    "INSERT INTO ledger_entries (program_id, holder_kind, holder_row_id, kind, reward_kind, \
+         beneficiary, amount, unit, transaction_row_id, rule_version, rule_path, available_at, \
+         created_at, note) \
+     SELECT e.program_id, e.holder_kind, e.holder_row_id, 'reward', e.reward_kind, \
+         e.beneficiary, e.amount, e.unit, e.transaction_row_id, e.rule_version, e.rule_path, \
+         CASE WHEN e.available_at > $3 THEN e.available_at ELSE $3 END, $3, e.note \
+     FROM ledger_entries e JOIN ledger_entries r ON r.reverses_row_id = e.row_id \
+     WHERE e.program_id = $1 AND e.transaction_row_id = $2 AND e.kind = 'reward' \
+         AND r.row_id > (SELECT max(n.row_id) FROM ledger_entries n \
+             WHERE n.program_id = $1 AND n.transaction_row_id = $2 AND n.kind <> 'reversal') \
+     ORDER BY e.row_id \
+     RETURNING ",
+    entry_columns!()
+);
+
+/// The program's entries created in `[$2, $3)`, oldest first (by row id, as the SQLite
+/// store orders them).
+const ENTRIES_BETWEEN: &str = concat!(
+    "SELECT ",
+    entry_columns!(),
+    " FROM ledger_entries WHERE program_id = $1 AND created_at >= $2 AND created_at < $3 \
+     ORDER BY row_id"
 );
 
 /// The holder's rewards from one rule that no reversal cancels.
@@ -338,6 +372,23 @@ pub(crate) async fn holder_entries(
         .bind(program.0)
         .bind(kind)
         .bind(row)
+        .fetch_all(pool)
+        .await
+        .map_err(db_error)?;
+    entries(&found)
+}
+
+/// See [`referd_core::store::TransactionStore::entries_between`].
+pub(crate) async fn entries_between(
+    pool: &PgPool,
+    program: ProgramRowId,
+    from: Timestamp,
+    to: Timestamp,
+) -> StoreResult<Vec<LedgerEntry>> {
+    let found = sqlx::query(ENTRIES_BETWEEN)
+        .bind(program.0)
+        .bind(from.as_micros())
+        .bind(to.as_micros())
         .fetch_all(pool)
         .await
         .map_err(db_error)?;

@@ -16,8 +16,10 @@
 //! - `keys.rs`: grouped `program_for_key` lookups, the read every request makes;
 //! - `link.rs`: the connection each batch task keeps for itself;
 //! - `rules.rs`: reward rule versions; `admin.rs`: admin tokens;
-//! - `transactions.rs`: reported sales and their refunds; `ledger.rs`: ledger entries (the
-//!   append-only record of rewards, reversals, credits and payouts);
+//! - `transactions.rs`: reported sales, their refunds, archives and restores; `ledger.rs`:
+//!   ledger entries (the append-only record of rewards, reversals, credits and payouts);
+//! - `idempotency.rs`: the first answers of `Idempotency-Key`s, claimed before a request
+//!   runs;
 //! - `rows.rs`: decoding rows into domain types;
 //! - `stats.rs`: keeping the planner's statistics fresh as customers are inserted.
 //!
@@ -28,6 +30,7 @@ mod admin;
 mod affiliate_customers;
 mod batch;
 mod customers;
+mod idempotency;
 mod keys;
 mod ledger;
 mod link;

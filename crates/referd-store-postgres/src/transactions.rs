@@ -1,6 +1,9 @@
 //! [`TransactionStore`] for [`PostgresStore`]: reported sales (`transactions`) with their
 //! ledger entries (the entry SQL and decoding live in `ledger.rs`).
 //!
+//! Archiving keeps a transaction live (its key stays taken) but reverses its entries;
+//! restoring copies the rewards the archive reversed.
+//!
 //! Every answer's transaction carries the buyer's wire identifier (`ext_id`, else `key`),
 //! its partner's current default key and its referrer's `ext_id`, joined at read time.
 //! "Live" means `deleted_at IS NULL`; a refund sets it (with status `deleted`), which frees
@@ -132,6 +135,25 @@ const LIST_ALL: [&str; 2] =
 /// Refunding: the transaction leaves the live ones (its key is free again).
 const MARK_DELETED: &str = "UPDATE transactions SET status = 'deleted', deleted_at = $3 \
      WHERE program_id = $1 AND row_id = $2 AND deleted_at IS NULL RETURNING row_id";
+
+/// Archiving: an active live transaction becomes archived (it stays live: its key is kept).
+const MARK_ARCHIVED: &str = "UPDATE transactions SET status = 'archived' \
+     WHERE program_id = $1 AND row_id = $2 AND status = 'active' AND deleted_at IS NULL \
+     RETURNING row_id";
+
+/// Restoring: an archived live transaction becomes active again.
+const MARK_RESTORED: &str = "UPDATE transactions SET status = 'active' \
+     WHERE program_id = $1 AND row_id = $2 AND status = 'archived' AND deleted_at IS NULL \
+     RETURNING row_id";
+
+/// Every transaction of the program, whatever its status, oldest first.
+const ALL_TRANSACTIONS: &str = concat!(
+    "SELECT ",
+    transaction_columns!(),
+    " FROM transactions t",
+    transaction_joins!(),
+    "WHERE t.program_id = $1 ORDER BY t.row_id"
+);
 
 /// Reads that span two statements see one snapshot.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
@@ -287,6 +309,45 @@ async fn try_record(
     Ok(Some(Recorded::Created(created, entries)))
 }
 
+/// Runs one of the status changes above on the caller's transaction; whether it matched.
+/// Its row lock serialises every status change and entry write of the transaction until
+/// commit.
+async fn mark(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    program: ProgramRowId,
+    transaction: TransactionRowId,
+    now: Option<Timestamp>,
+) -> StoreResult<bool> {
+    let mut query = sqlx::query(sql).bind(program.0).bind(transaction.0);
+    if let Some(now) = now {
+        query = query.bind(now.as_micros());
+    }
+    let marked = query.fetch_optional(conn).await.map_err(db_error)?;
+    Ok(marked.is_some())
+}
+
+/// Appends the reversal of each entry of the transaction not reversed yet (what refunds and
+/// archives write), on the caller's transaction, which holds the transaction's row lock.
+/// Answers them by row id.
+async fn reverse_entries(
+    conn: &mut PgConnection,
+    program: ProgramRowId,
+    transaction: TransactionRowId,
+    now: Timestamp,
+) -> StoreResult<Vec<LedgerEntry>> {
+    let rows = sqlx::query(ledger::REVERSE_TRANSACTION)
+        .bind(program.0)
+        .bind(transaction.0)
+        .bind(now.as_micros())
+        .fetch_all(conn)
+        .await
+        .map_err(db_error)?;
+    let mut reversals = ledger::entries(&rows)?;
+    reversals.sort_by_key(|e| e.row_id);
+    Ok(reversals)
+}
+
 #[async_trait]
 impl TransactionStore for PostgresStore {
     async fn record_transaction(
@@ -419,25 +480,10 @@ impl TransactionStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // The row lock this takes also serialises two refunds of one transaction: the second
         // finds it deleted.
-        let marked = sqlx::query(MARK_DELETED)
-            .bind(program.0)
-            .bind(transaction.0)
-            .bind(now.as_micros())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if marked.is_none() {
+        if !mark(&mut tx, MARK_DELETED, program, transaction, Some(now)).await? {
             return Ok(None);
         }
-        let rows = sqlx::query(ledger::REVERSE_TRANSACTION)
-            .bind(program.0)
-            .bind(transaction.0)
-            .bind(now.as_micros())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let mut reversals = ledger::entries(&rows)?;
-        reversals.sort_by_key(|e| e.row_id);
+        let reversals = reverse_entries(&mut tx, program, transaction, now).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(Some(reversals))
     }
@@ -458,5 +504,61 @@ impl TransactionStore for PostgresStore {
         holder: Holder,
     ) -> StoreResult<Vec<LedgerEntry>> {
         ledger::holder_entries(&self.pool, program, holder).await
+    }
+
+    async fn archive_transaction(
+        &self,
+        program: ProgramRowId,
+        transaction: TransactionRowId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<LedgerEntry>>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if !mark(&mut tx, MARK_ARCHIVED, program, transaction, None).await? {
+            return Ok(None);
+        }
+        let reversals = reverse_entries(&mut tx, program, transaction, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(reversals))
+    }
+
+    async fn restore_transaction(
+        &self,
+        program: ProgramRowId,
+        transaction: TransactionRowId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<LedgerEntry>>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if !mark(&mut tx, MARK_RESTORED, program, transaction, None).await? {
+            return Ok(None);
+        }
+        let rows = sqlx::query(ledger::RESTORE_REWARDS)
+            .bind(program.0)
+            .bind(transaction.0)
+            .bind(now.as_micros())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut restored = ledger::entries(&rows)?;
+        restored.sort_by_key(|e| e.row_id);
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(restored))
+    }
+
+    async fn all_transactions(&self, program: ProgramRowId) -> StoreResult<Vec<Transaction>> {
+        let rows = sqlx::query(ALL_TRANSACTIONS)
+            .bind(program.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(transaction).collect()
+    }
+
+    async fn entries_between(
+        &self,
+        program: ProgramRowId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        ledger::entries_between(&self.pool, program, from, to).await
     }
 }

@@ -207,3 +207,26 @@ pub(crate) fn holder_entries(
         .map_err(backend)?;
     rows.collect::<Result<_, _>>().map_err(backend)
 }
+
+/// The program's entries created in `[from, to)`, oldest first (the ledger export). No index
+/// serves `created_at`: an export is rare, and the ledger's write path stays one index lighter.
+pub(crate) fn entries_between(
+    conn: &Connection,
+    program: ProgramRowId,
+    from: Timestamp,
+    to: Timestamp,
+) -> StoreResult<Vec<LedgerEntry>> {
+    let mut stmt = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM ledger_entries
+             WHERE program_id = ?1 AND created_at >= ?2 AND created_at < ?3
+             ORDER BY row_id"
+        ))
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![program.0, from.as_micros(), to.as_micros()], entry)
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}

@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (3, "rules", include_str!("../migrations/0003_rules.sql")),
     (4, "ledger", include_str!("../migrations/0004_ledger.sql")),
+    (
+        5,
+        "idempotency",
+        include_str!("../migrations/0005_idempotency.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet recorded. Runs inside the writer's transaction.

@@ -23,8 +23,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use rust_decimal::Decimal;
 
 use crate::ledger::{
-    amount_text, decimal_at, entry, entry_columns, holder_entries, holder_parts, insert_entry,
-    transaction_entries,
+    amount_text, decimal_at, entries_between, entry, entry_columns, holder_entries, holder_parts,
+    insert_entry, transaction_entries,
 };
 use crate::partners::page_params;
 use crate::{SqliteStore, backend, is_unique_violation, sort_order};
@@ -110,6 +110,11 @@ const VISIBLE_BY_KEY: &str = concat!(
     transaction_select!(),
     " WHERE t.program_id = ?1 AND t.key = ?2 AND t.deleted_at IS NULL
         AND t.status IN ('active', 'archived')"
+);
+/// Every transaction of a program, refunded ones included, oldest first.
+const ALL_OF_PROGRAM: &str = concat!(
+    transaction_select!(),
+    " WHERE t.program_id = ?1 ORDER BY t.row_id"
 );
 const BY_ROW: &str = concat!(
     transaction_select!(),
@@ -210,6 +215,38 @@ fn refund(
     if changed == 0 {
         return Ok(None);
     }
+    reverse_open_entries(conn, program, transaction, now).map(Some)
+}
+
+/// The body of `archive_transaction`, inside one writer job: the reversals of a refund, but
+/// the transaction stays live (its key held) as `archived`.
+fn archive(
+    conn: &Connection,
+    program: ProgramRowId,
+    transaction: TransactionRowId,
+    now: Timestamp,
+) -> StoreResult<Option<Vec<LedgerEntry>>> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE transactions SET status = 'archived'
+             WHERE program_id = ?1 AND row_id = ?2 AND status = 'active' AND deleted_at IS NULL",
+        )
+        .and_then(|mut s| s.execute(params![program.0, transaction.0]))
+        .map_err(backend)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    reverse_open_entries(conn, program, transaction, now).map(Some)
+}
+
+/// Appends one reversal for each entry of the transaction not reversed yet (what refunds and
+/// archives write), oldest first, and answers them.
+fn reverse_open_entries(
+    conn: &Connection,
+    program: ProgramRowId,
+    transaction: TransactionRowId,
+    now: Timestamp,
+) -> StoreResult<Vec<LedgerEntry>> {
     let to_reverse: Vec<LedgerEntry> = conn
         .prepare_cached(concat!(
             "SELECT ",
@@ -249,6 +286,68 @@ fn refund(
                 Some(e.row_id),
                 now,
             )
+        })
+        .collect()
+}
+
+/// The body of `restore_transaction`, inside one writer job. The rewards to copy are those
+/// reversed by the most recent archive: its reversals are the ones written after the
+/// transaction's last non-reversal entry (the previous restore's copies, or else the sale's
+/// own entries), since between an archive and the restore that follows nothing else appends to
+/// the transaction. So archive → restore → archive → restore copies the first restore's
+/// copies, never the originals again.
+fn restore(
+    conn: &Connection,
+    program: ProgramRowId,
+    transaction: TransactionRowId,
+    now: Timestamp,
+) -> StoreResult<Option<Vec<LedgerEntry>>> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE transactions SET status = 'active'
+             WHERE program_id = ?1 AND row_id = ?2 AND status = 'archived'
+               AND deleted_at IS NULL",
+        )
+        .and_then(|mut s| s.execute(params![program.0, transaction.0]))
+        .map_err(backend)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let to_copy: Vec<LedgerEntry> = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM ledger_entries e
+             WHERE program_id = ?1 AND transaction_row_id = ?2 AND kind = 'reward'
+               AND EXISTS (
+                   SELECT 1 FROM ledger_entries x
+                   WHERE x.reverses_row_id = e.row_id
+                     AND x.row_id > (SELECT coalesce(max(l.row_id), 0) FROM ledger_entries l
+                                     WHERE l.transaction_row_id = ?2 AND l.kind <> 'reversal'))
+             ORDER BY row_id"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![program.0, transaction.0], entry)?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(backend)?;
+    to_copy
+        .into_iter()
+        .map(|e| {
+            let copy = NewEntry {
+                holder: e.holder,
+                kind: EntryKind::Reward,
+                reward_kind: e.reward_kind,
+                beneficiary: e.beneficiary,
+                amount: e.amount,
+                unit: e.unit,
+                rule_version: e.rule_version,
+                rule_path: e.rule_path,
+                // Still pending if the original was; approved from now on otherwise.
+                available_at: e.available_at.max(now),
+                note: e.note,
+            };
+            insert_entry(conn, program, &copy, Some(transaction), None, now)
         })
         .collect::<StoreResult<Vec<_>>>()
         .map(Some)
@@ -410,5 +509,48 @@ impl TransactionStore for SqliteStore {
     ) -> StoreResult<Vec<LedgerEntry>> {
         self.readers
             .with(|conn| holder_entries(conn, program, holder, None))
+    }
+
+    async fn archive_transaction(
+        &self,
+        program: ProgramRowId,
+        transaction: TransactionRowId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<LedgerEntry>>> {
+        self.writer
+            .run(move |conn| archive(conn, program, transaction, now))
+            .await
+    }
+
+    async fn restore_transaction(
+        &self,
+        program: ProgramRowId,
+        transaction: TransactionRowId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<LedgerEntry>>> {
+        self.writer
+            .run(move |conn| restore(conn, program, transaction, now))
+            .await
+    }
+
+    async fn all_transactions(&self, program: ProgramRowId) -> StoreResult<Vec<Transaction>> {
+        self.readers.with(|conn| {
+            conn.prepare_cached(ALL_OF_PROGRAM)
+                .and_then(|mut s| {
+                    s.query_map(params![program.0], transaction)?
+                        .collect::<Result<_, _>>()
+                })
+                .map_err(backend)
+        })
+    }
+
+    async fn entries_between(
+        &self,
+        program: ProgramRowId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.readers
+            .with(|conn| entries_between(conn, program, from, to))
     }
 }

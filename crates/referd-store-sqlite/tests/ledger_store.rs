@@ -1,6 +1,7 @@
 //! Store-level tests of transactions and the ledger on SQLite: recording (created, existing,
-//! stale), lookups and lists, refunds and their reversals, reward counts, balance floors, the
-//! append-only trigger and program deletion. Each test has its own temporary database.
+//! stale), lookups and lists, refunds and their reversals, archives and restores, the full
+//! transaction list and the ledger export, reward counts, balance floors, the append-only
+//! trigger and program deletion. Each test has its own temporary database.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -678,4 +679,347 @@ async fn deleting_a_program_removes_its_transactions_and_entries() {
     assert_eq!(count("transactions", other.id.0), 2);
     assert_eq!(count("ledger_entries", other.id.0), 3);
     assert!(s.find_transaction(other.id, "t2").await.unwrap().is_some());
+}
+
+/// The sum of a holder's entries (pending and approved alike).
+async fn total(s: &SqliteStore, p: &Program, holder: Holder) -> Decimal {
+    s.holder_entries(p.id, holder)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.amount)
+        .sum()
+}
+
+#[tokio::test]
+async fn archive_and_restore_reverse_and_reapply_rewards() {
+    let db = db().await;
+    let s = &db.store;
+    let (p, par, c) = setup(s).await;
+    let holder = Holder::Partner(par.row_id);
+    let cust = Holder::Customer(c.row_id);
+    let (tx, entries) = created(
+        s.record_transaction(
+            sale(
+                &p,
+                &par,
+                &c,
+                "t1",
+                0,
+                vec![reward(holder, "12.50", at(100)), reward(cust, "3", at(20))],
+            ),
+            at(10),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(total(s, &p, holder).await, d("12.5"));
+
+    assert!(
+        s.restore_transaction(p.id, tx.row_id, at(11))
+            .await
+            .unwrap()
+            .is_none(),
+        "an active transaction is not restored"
+    );
+
+    // Archive: reversed like a refund, but still found (archived) and its key still held.
+    let reversals = s
+        .archive_transaction(p.id, tx.row_id, at(30))
+        .await
+        .unwrap()
+        .expect("active");
+    assert_eq!(reversals.len(), 2);
+    assert_eq!(reversals[0].kind, EntryKind::Reversal);
+    assert_eq!(reversals[0].reverses, Some(entries[0].row_id));
+    assert_eq!(reversals[0].amount, d("-12.5"));
+    assert_eq!(reversals[0].available_at, at(100));
+    assert_eq!(reversals[1].reverses, Some(entries[1].row_id));
+    assert_eq!(reversals[1].available_at, at(30));
+    assert_eq!(total(s, &p, holder).await, Decimal::ZERO);
+    assert_eq!(total(s, &p, cust).await, Decimal::ZERO);
+    let (found, _) = s.find_transaction(p.id, "t1").await.unwrap().unwrap();
+    assert_eq!(found.status, TransactionStatus::Archived);
+    assert_eq!(s.count_customer_sales(p.id, c.row_id).await.unwrap(), 0);
+    assert_eq!(
+        s.count_holder_rewards(p.id, holder, "rules[0]")
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(matches!(
+        s.record_transaction(sale(&p, &par, &c, "t1", 0, vec![]), at(31))
+            .await
+            .unwrap(),
+        Recorded::Existing(..)
+    ));
+    assert!(
+        s.archive_transaction(p.id, tx.row_id, at(32))
+            .await
+            .unwrap()
+            .is_none(),
+        "already archived"
+    );
+
+    // Restore: one copy of each reversed reward, pending ones still pending.
+    let copies = s
+        .restore_transaction(p.id, tx.row_id, at(40))
+        .await
+        .unwrap()
+        .expect("archived");
+    assert_eq!(copies.len(), 2);
+    let (pending, approved) = (&copies[0], &copies[1]);
+    assert_eq!(pending.kind, EntryKind::Reward);
+    assert_eq!(pending.holder, holder);
+    assert_eq!(pending.amount, d("12.5"));
+    assert_eq!(pending.available_at, at(100));
+    assert_eq!(pending.created_at, at(40));
+    assert_eq!(pending.transaction, Some(tx.row_id));
+    assert_eq!(pending.reverses, None);
+    assert_eq!(pending.rule_path.as_deref(), Some("rules[0]"));
+    assert_eq!(pending.rule_version, Some(1));
+    assert_eq!(pending.reward_kind.as_deref(), Some("commission"));
+    assert_eq!(pending.beneficiary.as_deref(), Some("partner"));
+    assert_eq!(approved.holder, cust);
+    assert_eq!(approved.amount, d("3"));
+    assert_eq!(approved.available_at, at(40));
+    assert_eq!(total(s, &p, holder).await, d("12.5"));
+    assert_eq!(total(s, &p, cust).await, d("3"));
+    let (found, all) = s.find_transaction(p.id, "t1").await.unwrap().unwrap();
+    assert_eq!(found.status, TransactionStatus::Active);
+    assert_eq!(all.len(), 6);
+    assert_eq!(s.count_customer_sales(p.id, c.row_id).await.unwrap(), 1);
+    assert_eq!(
+        s.count_holder_rewards(p.id, holder, "rules[0]")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        s.restore_transaction(p.id, tx.row_id, at(41))
+            .await
+            .unwrap()
+            .is_none(),
+        "already active"
+    );
+
+    // Again: the second archive reverses the copies only, the second restore copies them.
+    let reversals = s
+        .archive_transaction(p.id, tx.row_id, at(50))
+        .await
+        .unwrap()
+        .expect("active again");
+    assert_eq!(
+        reversals.iter().map(|r| r.reverses).collect::<Vec<_>>(),
+        [Some(pending.row_id), Some(approved.row_id)]
+    );
+    assert_eq!(total(s, &p, holder).await, Decimal::ZERO);
+    assert_eq!(total(s, &p, cust).await, Decimal::ZERO);
+    let again = s
+        .restore_transaction(p.id, tx.row_id, at(60))
+        .await
+        .unwrap()
+        .expect("archived again");
+    assert_eq!(again.len(), 2, "no copies of the first rewards again");
+    assert_eq!(again[0].amount, d("12.5"));
+    assert_eq!(again[0].available_at, at(100));
+    assert_eq!(again[1].available_at, at(60));
+    assert_eq!(total(s, &p, holder).await, d("12.5"));
+    assert_eq!(total(s, &p, cust).await, d("3"));
+    assert_eq!(
+        s.count_holder_rewards(p.id, holder, "rules[0]")
+            .await
+            .unwrap(),
+        1
+    );
+
+    // A refund after the restore reverses exactly the live copies.
+    let refunded = s
+        .refund_transaction(p.id, tx.row_id, at(70))
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!(
+        refunded.iter().map(|r| r.reverses).collect::<Vec<_>>(),
+        [Some(again[0].row_id), Some(again[1].row_id)]
+    );
+    assert_eq!(total(s, &p, holder).await, Decimal::ZERO);
+    assert_eq!(total(s, &p, cust).await, Decimal::ZERO);
+    assert!(
+        s.archive_transaction(p.id, tx.row_id, at(71))
+            .await
+            .unwrap()
+            .is_none(),
+        "a refunded transaction is not archived"
+    );
+    assert!(
+        s.restore_transaction(p.id, tx.row_id, at(72))
+            .await
+            .unwrap()
+            .is_none(),
+        "nor restored"
+    );
+    assert_eq!(total(s, &p, holder).await, Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn archive_and_restore_stay_in_their_program_and_refund_takes_archived() {
+    let db = db().await;
+    let s = &db.store;
+    let (p, par, c) = setup(s).await;
+    let (other, _, _) = setup(s).await;
+    let holder = Holder::Partner(par.row_id);
+    let (tx, _) = created(
+        s.record_transaction(
+            sale(&p, &par, &c, "t1", 0, vec![reward(holder, "5", at(100))]),
+            at(10),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        s.archive_transaction(other.id, tx.row_id, at(11))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s.archive_transaction(p.id, tx.row_id, at(12))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.restore_transaction(other.id, tx.row_id, at(13))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Refunding an archived transaction finds its entries all reversed already.
+    let refunded = s
+        .refund_transaction(p.id, tx.row_id, at(14))
+        .await
+        .unwrap()
+        .expect("archived is live");
+    assert!(refunded.is_empty());
+    assert_eq!(total(s, &p, holder).await, Decimal::ZERO);
+    assert!(
+        s.restore_transaction(p.id, tx.row_id, at(15))
+            .await
+            .unwrap()
+            .is_none(),
+        "a refunded transaction is not restored"
+    );
+    assert_eq!(total(s, &p, holder).await, Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn all_transactions_lists_every_status_oldest_first() {
+    let db = db().await;
+    let s = &db.store;
+    let (p, par, c) = setup(s).await;
+    let (other, opar, oc) = setup(s).await;
+    let mut rows = Vec::new();
+    for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+        let (t, _) = created(
+            s.record_transaction(sale(&p, &par, &c, key, i as u64, vec![]), at(10))
+                .await
+                .unwrap(),
+        );
+        rows.push(t);
+    }
+    created(
+        s.record_transaction(sale(&other, &opar, &oc, "a", 0, vec![]), at(10))
+            .await
+            .unwrap(),
+    );
+    s.refund_transaction(p.id, rows[0].row_id, at(20))
+        .await
+        .unwrap()
+        .unwrap();
+    s.archive_transaction(p.id, rows[1].row_id, at(21))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let all = s.all_transactions(p.id).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|t| (t.key.as_str(), t.status))
+            .collect::<Vec<_>>(),
+        [
+            ("a", TransactionStatus::Deleted),
+            ("b", TransactionStatus::Archived),
+            ("c", TransactionStatus::Active),
+        ]
+    );
+    assert_eq!(all[0].deleted_at, Some(at(20)));
+    assert_eq!(all[2], rows[2], "decoded as find does");
+    assert_eq!(all[1].customer_ident, "cust1");
+    assert_eq!(all[1].partner_key.as_deref(), Some("key1"));
+    assert_eq!(s.all_transactions(other.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn entries_between_is_half_open_and_per_program() {
+    let db = db().await;
+    let s = &db.store;
+    let (p, par, c) = setup(s).await;
+    let (other, opar, oc) = setup(s).await;
+    let holder = Holder::Partner(par.row_id);
+    for (i, now) in [10, 20, 30].into_iter().enumerate() {
+        created(
+            s.record_transaction(
+                sale(
+                    &p,
+                    &par,
+                    &c,
+                    &format!("t{i}"),
+                    i as u64,
+                    vec![reward(holder, &format!("{}", i + 1), at(100))],
+                ),
+                at(now),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    created(
+        s.record_transaction(
+            sale(
+                &other,
+                &opar,
+                &oc,
+                "t0",
+                0,
+                vec![reward(Holder::Partner(opar.row_id), "9", at(100))],
+            ),
+            at(20),
+        )
+        .await
+        .unwrap(),
+    );
+    let amounts = |entries: Vec<LedgerEntry>| entries.iter().map(|e| e.amount).collect::<Vec<_>>();
+    assert_eq!(
+        amounts(s.entries_between(p.id, at(10), at(30)).await.unwrap()),
+        [d("1"), d("2")],
+        "from included, to excluded"
+    );
+    assert_eq!(
+        amounts(s.entries_between(p.id, at(11), at(31)).await.unwrap()),
+        [d("2"), d("3")]
+    );
+    assert_eq!(
+        amounts(s.entries_between(p.id, at(0), at(1000)).await.unwrap()),
+        [d("1"), d("2"), d("3")],
+        "oldest first"
+    );
+    assert!(
+        s.entries_between(p.id, at(20), at(20))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        amounts(s.entries_between(other.id, at(0), at(1000)).await.unwrap()),
+        [d("9")]
+    );
 }

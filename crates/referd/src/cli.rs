@@ -56,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Check the ledger: recompute every total from the entries and report any difference.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Create, list and revoke admin tokens (for the admin API, /admin/v1).
     AdminTokens {
         #[command(subcommand)]
@@ -166,6 +171,19 @@ pub enum KeysCommand {
         #[arg(long)]
         id: Option<i64>,
         /// Only revoke within this program (public id).
+        #[arg(long)]
+        program: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Verify one program's ledger (or every program's): prints one JSON object per program
+    /// with its counts and problems; exits 1 when any problem is found.
+    Verify {
+        /// The program's public id (all programs when absent).
         #[arg(long)]
         program: Option<String>,
         #[command(flatten)]

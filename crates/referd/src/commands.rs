@@ -199,6 +199,38 @@ pub async fn show_rules(store: &dyn Store, public_id: &str) -> Result<Value, Str
     })
 }
 
+/// `referd ledger verify`: one JSON object per program, and whether all were healthy.
+pub async fn verify_ledger(
+    store: &dyn Store,
+    public_id: Option<&str>,
+) -> Result<(Vec<Value>, bool), String> {
+    let programs = match public_id {
+        Some(id) => vec![program(store, id).await?],
+        None => store.list_programs().await.map_err(|e| e.to_string())?,
+    };
+    let mut out = Vec::new();
+    let mut healthy = true;
+    for p in programs {
+        let audit = referd_core::service::audit::verify(store, &p, SystemClock.now())
+            .await
+            .map_err(|e| describe(&e))?;
+        healthy &= audit.problems.is_empty();
+        let problems: Vec<Value> = audit
+            .problems
+            .iter()
+            .map(|pr| json!({"entry": pr.entry, "transaction": pr.transaction, "problem": pr.message}))
+            .collect();
+        out.push(json!({
+            "program": p.public_id,
+            "transactions": audit.transactions,
+            "entries": audit.entries,
+            "holders": audit.totals.len(),
+            "problems": problems,
+        }));
+    }
+    Ok((out, healthy))
+}
+
 fn describe(e: &referd_core::CoreError) -> String {
     match e {
         referd_core::CoreError::Validation(errors) => errors

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use referd::cli::{AdminTokensCommand, Cli, Command, KeysCommand, ProgramsCommand, RulesCommand};
+use referd::cli::{
+    AdminTokensCommand, Cli, Command, KeysCommand, LedgerCommand, ProgramsCommand, RulesCommand,
+};
 use referd::{app_state, commands, open_and_migrate, redact, serve, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
@@ -140,6 +142,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 store.close().await;
                 print(&out?);
                 Ok(())
+            }
+        },
+        Command::Ledger { command } => match command {
+            LedgerCommand::Verify { program, db } => {
+                let store = open_and_migrate(&db.database_url).await?;
+                let out = commands::verify_ledger(&*store, program.as_deref()).await;
+                store.close().await;
+                let (reports, healthy) = out?;
+                reports.iter().for_each(print);
+                if healthy {
+                    Ok(())
+                } else {
+                    Err("the ledger has problems (listed above)".into())
+                }
             }
         },
         Command::AdminTokens { command } => match command {

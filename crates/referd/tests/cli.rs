@@ -508,3 +508,53 @@ fn admin_tokens_create_list_revoke() {
         &["admin-tokens", "revoke", "--id", "2", "--database-url", &db],
     ));
 }
+
+/// `referd ledger verify`: one JSON object per program; a healthy ledger exits 0.
+#[test]
+fn ledger_verify_reports_per_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("l.db").display());
+    for t in ["affiliate", "referral"] {
+        one_json(&referd(
+            dir.path(),
+            &[
+                "programs",
+                "create",
+                "--type",
+                t,
+                "--name",
+                "L",
+                "--database-url",
+                &db,
+            ],
+        ));
+    }
+    let out = referd(dir.path(), &["ledger", "verify", "--database-url", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let reports: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2);
+    for r in reports {
+        assert_eq!(r["problems"], serde_json::json!([]));
+        assert_eq!(r["entries"], 0);
+    }
+    let out = referd(
+        dir.path(),
+        &[
+            "ledger",
+            "verify",
+            "--program",
+            "NOPE0000",
+            "--database-url",
+            &db,
+        ],
+    );
+    assert!(!out.status.success());
+}

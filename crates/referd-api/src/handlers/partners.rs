@@ -312,3 +312,56 @@ pub async fn referral_links(
     let loc = location(&state, &uri, &p, &[]);
     Ok(wire::page::page(&rows, |l| link::link(&program, l), loc))
 }
+
+/// `POST /v1/partners/{id}/reward`: a one-off bonus (`amount`, optional `date`, `note`).
+pub async fn reward(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(ident): PathIdent,
+    p: Params,
+) -> ApiResult {
+    let mut e = FieldErrors::new();
+    let note = p.string(&["note"], &mut e);
+    let date = p.string(&["date"], &mut e);
+    e.into_result()?;
+    let available_at = match date {
+        None => None,
+        Some(d) => Some(
+            chrono::DateTime::parse_from_rfc3339(&d)
+                .map(|t| referd_core::time::Timestamp::from_micros(t.timestamp_micros()))
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map(|day| {
+                        referd_core::time::Timestamp::from_micros(
+                            day.and_hms_opt(0, 0, 0)
+                                .map(|t| t.and_utc().timestamp_micros())
+                                .unwrap_or_default(),
+                        )
+                    })
+                })
+                .map_err(|_| {
+                    ApiError::field(
+                        "date",
+                        "The date field must be an ISO 8601 date-time or date.",
+                    )
+                })?,
+        ),
+    };
+    let (view, entry) = referd_core::service::balances::partner_bonus(
+        &*state.store,
+        &program,
+        &ident,
+        p.get(&["amount"]),
+        available_at,
+        note,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(wire::data(serde_json::json!({
+        "partner": view.partner.id,
+        "amount": referd_core::money::amount_json(entry.amount),
+        "amount_units": entry.unit,
+        "note": entry.note,
+        "date": wire::timestamp(entry.available_at),
+        "created_at": wire::timestamp(entry.created_at),
+    })))
+}

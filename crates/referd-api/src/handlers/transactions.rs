@@ -386,3 +386,21 @@ pub async fn of_customer(
         .collect();
     Ok(wire::data(items))
 }
+
+pub async fn archive(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(key): PathIdent,
+) -> ApiResult {
+    service::archive(&*state.store, &program, &key, state.clock.now()).await?;
+    Ok(wire::done())
+}
+
+pub async fn revoke_archive(
+    State(state): State<AppState>,
+    Auth(program): Auth,
+    PathIdent(key): PathIdent,
+) -> ApiResult {
+    service::restore(&*state.store, &program, &key, state.clock.now()).await?;
+    Ok(wire::done())
+}

@@ -202,6 +202,57 @@ pub async fn credit(
     Ok((view, credit_balance(&entries, now)))
 }
 
+/// `POST /v1/partners/{id}/reward`: a one-off bonus outside the rules (`amount` ≥ 0.01 in
+/// the program's currency, `date` defaulting to now, `note`), a `bonus` ledger entry.
+pub async fn partner_bonus(
+    store: &dyn Store,
+    program: &Program,
+    ident: &str,
+    amount: Option<&Value>,
+    available_at: Option<Timestamp>,
+    note: Option<String>,
+    now: Timestamp,
+) -> CoreResult<(crate::partner::PartnerView, LedgerEntry)> {
+    let partner = crate::service::partners::get(store, program, ident).await?;
+    let mut errors = FieldErrors::new();
+    let amount = match amount.map(parse_amount) {
+        None => {
+            errors.add("amount", "The amount field is required.");
+            None
+        }
+        Some(Ok(d)) if d < Decimal::new(1, 2) => {
+            errors.add("amount", "The amount field must be at least 0.01.");
+            None
+        }
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => {
+            errors.add("amount", "The amount field must be a number.");
+            None
+        }
+    };
+    if let Some(n) = &note {
+        crate::validate::check_text(&mut errors, "note", n);
+    }
+    errors.into_result()?;
+    let entry = NewEntry {
+        holder: Holder::Partner(partner.partner.row_id),
+        kind: EntryKind::Bonus,
+        reward_kind: Some("commission".into()),
+        beneficiary: Some("partner".into()),
+        amount: amount.unwrap_or_default(),
+        unit: program.settings.currency.clone(),
+        rule_version: None,
+        rule_path: None,
+        available_at: available_at.unwrap_or(now),
+        note,
+    };
+    let written = store
+        .append_entry(program.id, entry, None, now)
+        .await?
+        .ok_or_else(|| CoreError::Internal("a bonus without a floor was refused".into()))?;
+    Ok((partner, written))
+}
+
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;

@@ -2,8 +2,8 @@
 //! search, update, archive, restore and delete.
 
 use crate::customer::{
-    Customer, CustomerFilter, CustomerLookup, CustomerPatch, CustomerSearch, CustomerStatus,
-    CustomerView, NewCustomer, ReferrerView,
+    Customer, CustomerFilter, CustomerLookup, CustomerPatch, CustomerRowId, CustomerSearch,
+    CustomerStatus, CustomerView, NewCustomer, ReferrerView,
 };
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{ProgramType, new_customer_id, new_referral_key};
@@ -130,7 +130,12 @@ pub async fn create(
             created_at: now,
         };
         match store.insert_customer(new).await {
-            Ok(customer) => return view_of_new(store, program, customer).await,
+            Ok(customer) => {
+                if let Some(referrer) = customer.referrer {
+                    signup_rewards(store, program, &customer, referrer, now).await?;
+                }
+                return view_of_new(store, program, customer).await;
+            }
             Err(StoreError::Conflict(field)) => {
                 let generated = match field {
                     UniqueField::CustomerId => input.id.is_none(),
@@ -144,6 +149,92 @@ pub async fn create(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The `signup` rewards of the rules in force, for both sides of a new referral. Written
+/// right after the customer (not in its insert transaction: refer-a-friend creates go through
+/// the group-commit writer); a failure here answers an error although the customer exists,
+/// and is logged by the API.
+async fn signup_rewards(
+    store: &dyn Store,
+    program: &Program,
+    customer: &Customer,
+    referrer: CustomerRowId,
+    now: Timestamp,
+) -> CoreResult<()> {
+    use crate::ledger::{EntryKind, Holder, NewEntry};
+    use crate::money::Currency;
+    use crate::rules::eval::{Beneficiary, LineKind, ReferralEvent, Side, Unit, referral_rewards};
+
+    let Some((version, set)) = crate::service::rules::current(store, program).await? else {
+        return Ok(());
+    };
+    let Some(raf) = &set.referral else {
+        return Ok(());
+    };
+    let holder = |side: Side| match side {
+        Side::Referring => Holder::Customer(referrer),
+        Side::Referred => Holder::Customer(customer.row_id),
+    };
+    let mut prior = std::collections::HashMap::new();
+    for (side, list, name) in [
+        (Side::Referring, &raf.referring, "referring"),
+        (Side::Referred, &raf.referred, "referred"),
+    ] {
+        for (i, r) in list.iter().enumerate() {
+            if r.max_rewards.is_some() {
+                let path = format!("referral.{name}.{i}");
+                prior.insert(
+                    (side, i),
+                    store
+                        .count_holder_rewards(program.id, holder(side), &path)
+                        .await?,
+                );
+            }
+        }
+    }
+    let currency = Currency::parse(&program.settings.currency)
+        .unwrap_or_else(|| Currency::parse("USD").expect("USD"));
+    let lines = referral_rewards(
+        &set,
+        &currency,
+        &ReferralEvent::Signup { at: now },
+        &|s, i| prior.get(&(s, i)).copied().unwrap_or(0),
+    );
+    for line in lines {
+        let side = if line.beneficiary == Beneficiary::Referring {
+            Side::Referring
+        } else {
+            Side::Referred
+        };
+        let entry = NewEntry {
+            holder: holder(side),
+            kind: EntryKind::Reward,
+            reward_kind: Some(match line.kind {
+                LineKind::Referral(k) => k.as_str().to_string(),
+                LineKind::Commission => "commission".to_string(),
+            }),
+            beneficiary: Some(
+                if side == Side::Referring {
+                    "referring"
+                } else {
+                    "referred"
+                }
+                .to_string(),
+            ),
+            amount: line.amount,
+            unit: match &line.unit {
+                Unit::Currency(c) => c.as_str().to_string(),
+                Unit::Percent => "%".to_string(),
+            },
+            rule_version: Some(version.version),
+            rule_path: Some(line.rule.clone()),
+            available_at: now,
+            note: Some("signup".into()),
+        };
+        store.append_entry(program.id, entry, None, now).await?;
+    }
+    Ok(())
 }
 
 /// Finds the active customer a new one is referred by; refuses self-referral (same id, key

@@ -2,6 +2,7 @@
 //! store. Handlers call these and only translate wire shapes.
 
 pub mod affiliate_customers;
+pub mod audit;
 pub mod balances;
 pub mod customers;
 pub mod partner_links;

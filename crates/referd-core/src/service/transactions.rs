@@ -566,6 +566,35 @@ pub async fn refund(
         .ok_or(CoreError::NotFound("Transaction"))
 }
 
+/// Archive: the transaction and its rewards are set aside (reversed by new entries), and
+/// can be restored. Wrong state: 400 "Action failed".
+pub async fn archive(
+    store: &dyn Store,
+    program: &Program,
+    key: &str,
+    now: Timestamp,
+) -> CoreResult<Vec<LedgerEntry>> {
+    let (tx, _) = get(store, program, key).await?;
+    store
+        .archive_transaction(program.id, tx.row_id, now)
+        .await?
+        .ok_or(CoreError::ActionFailed)
+}
+
+/// Restore an archived transaction: its rewards are written again as new entries.
+pub async fn restore(
+    store: &dyn Store,
+    program: &Program,
+    key: &str,
+    now: Timestamp,
+) -> CoreResult<Vec<LedgerEntry>> {
+    let (tx, _) = get(store, program, key).await?;
+    store
+        .restore_transaction(program.id, tx.row_id, now)
+        .await?
+        .ok_or(CoreError::ActionFailed)
+}
+
 /// A customer lookup from a transaction's `customer{key|email|id}`.
 pub fn customer_lookup(
     key: Option<&str>,

@@ -11,6 +11,7 @@ mod customers_create;
 mod customers_lifecycle;
 mod customers_read;
 mod isolation;
+mod ledger;
 mod partner_links;
 mod partners;
 mod program;

@@ -329,7 +329,34 @@ async fn list_filters(app: TestApp) {
     );
 }
 
+async fn partner_bonus(app: TestApp) {
+    affiliate_setup(&app).await;
+    let b = app
+        .post(
+            "/v1/partners/partner_123/reward",
+            json!({"amount": 25, "note": "launch week"}),
+        )
+        .await
+        .ok();
+    assert_eq!(b["data"]["amount"], json!(25));
+    assert_eq!(b["data"]["note"], "launch week");
+    let p = app.get("/v1/partners/partner_123").await.ok();
+    assert_eq!(
+        p["data"]["commissions"]["not_paid"],
+        json!([{"currency":"USD","amount":25}])
+    );
+    let errors = app
+        .post("/v1/partners/partner_123/reward", json!({"amount": 0}))
+        .await
+        .invalid();
+    assert!(errors["amount"].is_array());
+    app.post("/v1/partners/nobody/reward", json!({"amount": 5}))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
 crate::affiliate_tests!(
+    partner_bonus,
     affiliate_sale_matches_the_reference,
     repeats_are_idempotent_and_conflicts_refused,
     concurrent_identical_sales_make_one_transaction,
@@ -468,5 +495,48 @@ mod referral {
         .expect(StatusCode::NOT_FOUND);
     }
 
-    crate::backend_tests!(double_sided_credit, other_program_types);
+    async fn signup_rewards_with_a_cap(app: TestApp) {
+        rules::set(
+            &*app.store,
+            &app.program,
+            &json!({"referral": {
+                "referring": [{"kind":"credit","trigger":"signup","amount":{"type":"static","value":2},"max_rewards":1}],
+                "referred": [{"kind":"credit","trigger":"signup","amount":{"type":"static","value":5}},
+                             {"kind":"discount","trigger":"signup","amount":{"type":"percentage","value":20}}]
+            }}),
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+        app.customer(json!({"id":"a","email":"a@x.co"})).await;
+        app.customer(json!({"id":"b","email":"b@x.co","referring_customer":{"id":"a"}}))
+            .await;
+        app.customer(json!({"id":"c","email":"c@x.co","referring_customer":{"id":"a"}}))
+            .await;
+        let balance = |v: Value| v["data"]["balance"]["currency"].clone();
+        assert_eq!(
+            balance(app.get("/v1/customers/a/balance").await.ok()),
+            json!([{"amount":2,"amount_units":"USD","is_currency":true}]),
+            "max_rewards: 1"
+        );
+        // The discount (a 20% code) is not credit: the balance shows credit only.
+        assert_eq!(
+            balance(app.get("/v1/customers/b/balance").await.ok()),
+            json!([{"amount":5,"amount_units":"USD","is_currency":true}])
+        );
+        // A customer without a referrer earns nothing.
+        assert_eq!(
+            balance(app.get("/v1/customers/a/balance").await.ok())
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    crate::backend_tests!(
+        double_sided_credit,
+        other_program_types,
+        signup_rewards_with_a_cap
+    );
 }
