@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # referd's HTTP benchmark: POST /v1/customers and GET /v1/customers/{id} on a
-# refer-a-friend program, and POST /v1/partners and POST /v1/customers on an
-# affiliate program, on referd (SQLite and PostgreSQL backends) against
+# refer-a-friend program, POST /v1/partners and POST /v1/customers on an
+# affiliate program, and POST /v1/transactions with a 30% commission rule, on
+# referd (SQLite and PostgreSQL backends) against
 # ceilings measured in the same run on the same machine (nginx returning a
 # canned answer; pgbench doing single-row INSERTs). See bench/README.md and
 # BENCHMARKS.md.
@@ -62,6 +63,8 @@ WRK_ARGS=(-t2 -c64 "-d$DURATION" --latency)
 PGBENCH_ARGS=(-n -h "$HOST" -p "$PG_PORT" -U postgres -M prepared -c16 -j2 "-T$DURATION_SECONDS")
 SEED_COUNT=1000
 SEED_PREFIX=seed-
+# Affiliate customers the transaction run buys for (keys TX_CUSTOMER_PREFIX1..SEED_COUNT).
+TX_CUSTOMER_PREFIX=cust-
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$BENCH/out/$STAMP"
@@ -343,6 +346,29 @@ json_field() {
     fi
 }
 
+# program_public_id < JSON: the program's public id in `programs create` output.
+program_public_id() {
+    if command -v jq >/dev/null 2>&1; then
+        jq -er '.program.public_id'
+    elif command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["program"]["public_id"])'
+    else
+        tr -d '\n' | sed -n 's/.*"public_id"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p'
+    fi
+}
+
+# first_reward_is AMOUNT < JSON: whether a transaction answer's rewards[0].amount is AMOUNT.
+first_reward_is() {
+    if command -v jq >/dev/null 2>&1; then
+        jq -e --argjson a "$1" '.data.rewards[0].amount == $a' >/dev/null
+    elif command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import json,sys; from decimal import Decimal as D
+sys.exit(0 if D(str(json.load(sys.stdin)["data"]["rewards"][0]["amount"])) == D(sys.argv[1]) else 1)' "$1"
+    else
+        tr -d '\n' | grep -q "\"rewards\":\[{[^]]*\"amount\":$1[,}]"
+    fi
+}
+
 start_referd() {
     local name=$1 url=$2 i
     port_busy "$REFERD_PORT" && die "$HOST:$REFERD_PORT is taken before starting referd"
@@ -383,6 +409,29 @@ seed_customers() {
     codes=$(curl -s -K "$cfg" || true)
     ok=$(grep -c '^200$' <<<"$codes" || true)
     ((ok == SEED_COUNT)) || die "seeding: $ok of $SEED_COUNT POSTs answered 200 (codes: $(sort <<<"$codes" | uniq -c | tr '\n' ' '))"
+}
+
+# seed_affiliate_customers PARTNER_KEY: create affiliate customers with keys
+# TX_CUSTOMER_PREFIX1..TX_CUSTOMER_PREFIX$SEED_COUNT, each attributed to the partner by
+# `partner.key`, over one keep-alive connection (as seed_customers does).
+seed_affiliate_customers() {
+    local partner=$1 cfg="$TMP/seed-affiliate.curl" codes ok i
+    {
+        for ((i = 1; i <= SEED_COUNT; i++)); do
+            ((i > 1)) && echo 'next'
+            printf 'url = "http://%s:%s/v1/customers"\n' "$HOST" "$REFERD_PORT"
+            printf 'header = "Authorization: Bearer %s"\n' "$API_KEY"
+            printf 'header = "Content-Type: application/json"\n'
+            printf 'data = "{\\"partner\\":{\\"key\\":\\"%s\\"},\\"key\\":\\"%s%d\\",\\"email\\":\\"%s%d@example.com\\",\\"name\\":\\"Ann\\",\\"surname\\":\\"Lee\\"}"\n' \
+                "$partner" "$TX_CUSTOMER_PREFIX" "$i" "$TX_CUSTOMER_PREFIX" "$i"
+            printf 'output = "/dev/null"\n'
+            printf 'write-out = "%%{http_code}\\n"\n'
+            printf 'max-time = 10\n'
+        done
+    } >"$cfg"
+    codes=$(curl -s -K "$cfg" || true)
+    ok=$(grep -c '^200$' <<<"$codes" || true)
+    ((ok == SEED_COUNT)) || die "seeding affiliate customers: $ok of $SEED_COUNT POSTs answered 200 (codes: $(sort <<<"$codes" | uniq -c | tr '\n' ' '))"
 }
 
 # bench_referd BACKEND ROUND: fresh DB, program, server; POST run, seed, GET run.
@@ -470,6 +519,59 @@ bench_affiliate() {
     sleep 1
 }
 
+# bench_transactions BACKEND ROUND: fresh DB, affiliate program with a 30% commission rule,
+# one partner, SEED_COUNT customers attributed to it, server; a POST /v1/transactions run
+# (a unique 99.99 sale per request, for customers drawn at random from the seeded ones, so
+# every request computes a reward and writes the transaction and its ledger entry).
+bench_transactions() {
+    local backend=$1 round=$2 url out code program rules name="referd-$1-transactions-r$2"
+    url=$(prepare_db "$backend" "$round")
+    record "$BIN" migrate --database-url "$url"
+    "$BIN" migrate --database-url "$url" >"$RAW/$name-migrate.log" 2>&1 ||
+        die "referd migrate failed; see $RAW/$name-migrate.log"
+    record "$BIN" programs create --type affiliate --name Bench --website https://bench.test --database-url "$url"
+    out=$("$BIN" programs create --type affiliate --name Bench --website https://bench.test \
+        --database-url "$url" 2>"$RAW/$name-program.log") ||
+        die "referd programs create failed; see $RAW/$name-program.log"
+    API_KEY=$(printf '%s' "$out" | json_field api_key) || API_KEY=""
+    [[ "$API_KEY" == rfd_* ]] || die "no api_key in: $out"
+    program=$(printf '%s' "$out" | program_public_id) || program=""
+    [[ -n "$program" ]] || die "no program public_id in: $out"
+
+    rules="$TMP/rules-affiliate-30.json"
+    printf '%s\n' '{"affiliate":{"commission":{"type":"percentage","value":30}}}' >"$rules"
+    cp "$rules" "$RAW/rules-affiliate-30.json"
+    record "$BIN" rules set --program "$program" --file "$rules" --database-url "$url"
+    "$BIN" rules set --program "$program" --file "$rules" --database-url "$url" \
+        >"$RAW/$name-rules.json" 2>"$RAW/$name-rules.log" ||
+        die "referd rules set failed; see $RAW/$name-rules.log"
+
+    start_referd "$name" "$url"
+    code=$(curl -s -o "$RAW/$name-check-partner.json" -w '%{http_code}' -m 10 -X POST \
+        -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+        --data '{"id":"bench-partner","key":"BENCHKEY","email":"bench-partner@example.com"}' \
+        "http://$HOST:$REFERD_PORT/v1/partners" || true)
+    [[ "$code" == 200 ]] || die "check partner POST answered '$code': $(cat "$RAW/$name-check-partner.json" 2>/dev/null)"
+    seed_affiliate_customers BENCHKEY
+    code=$(curl -s -o "$RAW/$name-check-transaction.json" -w '%{http_code}' -m 10 -X POST \
+        -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+        --data "{\"key\":\"check-1\",\"amount\":99.99,\"action\":\"sale\",\"customer\":{\"key\":\"${TX_CUSTOMER_PREFIX}1\"}}" \
+        "http://$HOST:$REFERD_PORT/v1/transactions" || true)
+    [[ "$code" == 200 ]] || die "check transaction POST answered '$code' (expected 200): $(cat "$RAW/$name-check-transaction.json" 2>/dev/null)"
+    first_reward_is 29.997 <"$RAW/$name-check-transaction.json" ||
+        die "check transaction POST: rewards[0].amount is not 29.997: $(cat "$RAW/$name-check-transaction.json")"
+
+    if [[ "$backend" == postgres ]]; then
+        "${PSQL[@]}" -d postgres -c CHECKPOINT >&2
+    fi
+    run_wrk "$backend-transaction-post" "$round" "$BENCH/post_transactions.lua" \
+        "http://$HOST:$REFERD_PORT/v1/transactions" "r$round" "$API_KEY" "$TX_CUSTOMER_PREFIX" "$SEED_COUNT"
+
+    stop_referd
+    API_KEY=""
+    sleep 1
+}
+
 # -------------------------------------------------------------- pgbench --
 
 bench_pgbench() {
@@ -540,6 +642,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
         bench_referd postgres "$round"
         bench_affiliate sqlite "$round"
         bench_affiliate postgres "$round"
+        bench_transactions sqlite "$round"
+        bench_transactions postgres "$round"
     fi
     bench_pgbench "$round"
     sleep 1
@@ -565,7 +669,8 @@ at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || a == "") print "n/
 
 declare -A RPS P50 P99 ERRS
 CONFIGS=(nginx-post sqlite-post postgres-post pgbench-insert nginx-get sqlite-get postgres-get pgbench-select
-    sqlite-partner-post postgres-partner-post sqlite-affiliate-post postgres-affiliate-post)
+    sqlite-partner-post postgres-partner-post sqlite-affiliate-post postgres-affiliate-post
+    sqlite-transaction-post postgres-transaction-post)
 for c in "${CONFIGS[@]}"; do
     row=$(median "$c")
     if [[ -z "$row" ]]; then
@@ -592,6 +697,8 @@ describe() {
     postgres-partner-post) echo "referd + PostgreSQL, POST /v1/partners (affiliate)" ;;
     sqlite-affiliate-post) echo "referd + SQLite, POST /v1/customers (affiliate, partner.key)" ;;
     postgres-affiliate-post) echo "referd + PostgreSQL, POST /v1/customers (affiliate, partner.key)" ;;
+    sqlite-transaction-post) echo "referd + SQLite, POST /v1/transactions (affiliate, 30% commission)" ;;
+    postgres-transaction-post) echo "referd + PostgreSQL, POST /v1/transactions (affiliate, 30% commission)" ;;
     esac
 }
 
@@ -602,6 +709,8 @@ r_pg_get=$(ratio "${RPS[postgres-get]}" "${RPS[nginx-get]}")
 r_pg_get_db=$(ratio "${RPS[postgres-get]}" "${RPS[pgbench-select]}")
 r_pgbench_select=$(ratio "${RPS[pgbench-select]}" "${RPS[nginx-get]}")
 sqlite_post_ok=$(at_least "$r_sqlite_post" 0.30)
+r_sqlite_tx_customers=$(ratio "${RPS[sqlite-transaction-post]}" "${RPS[sqlite-affiliate-post]}")
+r_pg_tx_customers=$(ratio "${RPS[postgres-transaction-post]}" "${RPS[postgres-affiliate-post]}")
 sqlite_p99_ok=$(at_most "${P99[sqlite-post]:-NA}" 10)
 
 git_rev=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -659,6 +768,10 @@ pg_settings=$("${PSQL[@]}" -d postgres -Atc "SELECT string_agg(name || '=' || se
     echo "| (affiliate) SQLite POST customers / nginx POST | $(ratio "${RPS[sqlite-affiliate-post]}" "${RPS[nginx-post]}") | – | – |"
     echo "| (affiliate) PostgreSQL POST partners / pgbench INSERT tps | $(ratio "${RPS[postgres-partner-post]}" "${RPS[pgbench-insert]}") | – | – |"
     echo "| (affiliate) PostgreSQL POST customers / pgbench INSERT tps | $(ratio "${RPS[postgres-affiliate-post]}" "${RPS[pgbench-insert]}") | – | – |"
+    echo "| (transactions) SQLite POST transactions / nginx POST | $(ratio "${RPS[sqlite-transaction-post]}" "${RPS[nginx-post]}") | – | – |"
+    echo "| (transactions) PostgreSQL POST transactions / pgbench INSERT tps | $(ratio "${RPS[postgres-transaction-post]}" "${RPS[pgbench-insert]}") | – | – |"
+    echo "| (transactions) SQLite POST transactions / SQLite POST customers (affiliate) | $r_sqlite_tx_customers | ≥ 0.5 | $(at_least "$r_sqlite_tx_customers" 0.5) |"
+    echo "| (transactions) PostgreSQL POST transactions / PostgreSQL POST customers (affiliate) | $r_pg_tx_customers | ≥ 0.5 | $(at_least "$r_pg_tx_customers" 0.5) |"
     echo
     echo "A run with non-2xx or socket errors against referd is not a valid measurement."
     echo

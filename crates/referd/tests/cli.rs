@@ -558,3 +558,312 @@ fn ledger_verify_reports_per_program() {
     );
     assert!(!out.status.success());
 }
+
+/// A `referd serve` child on a free port, killed if a test fails before stopping it.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    /// Starts `referd serve` on 127.0.0.1 (a free port) and waits for the URL it logs.
+    fn start(dir: &Path, database_url: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_referd"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .current_dir(dir)
+            .env_remove("REFERD_DATABASE_URL")
+            .env_remove("REFERD_BIND")
+            .env_remove("REFERD_PUBLIC_URL")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut addr = None;
+        let mut line = String::new();
+        while addr.is_none() && Instant::now() < deadline {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                addr = rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        // Keep draining the log, so that a full pipe never blocks the server.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not log the URL it listens on");
+        };
+        Server { child, addr }
+    }
+
+    /// SIGTERM, then a clean exit within 30 s.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "graceful shutdown exits 0, got {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// One raw HTTP/1.1 request with an optional JSON body: (status, JSON answer).
+fn http_json(addr: &str, method: &str, path: &str, key: &str, body: Option<&str>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, payload) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end: {response:?}"));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {head:?}"));
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    let json = if payload.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&payload)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {payload:?}"))
+    };
+    (status, json)
+}
+
+/// Two `referd serve` processes on one PostgreSQL database: the same sale fired 40 times at
+/// once, alternating between them, makes one transaction with one reward; a refund through
+/// the other instance takes it back. Needs REFERD_TEST_POSTGRES_URL (skipped otherwise); it
+/// works in a fresh program, so the database may be shared with other tests.
+#[test]
+fn two_instances_on_one_postgres_database_make_one_transaction() {
+    let Ok(db) = std::env::var("REFERD_TEST_POSTGRES_URL") else {
+        println!(
+            "SKIPPED: two_instances_on_one_postgres_database_make_one_transaction (set REFERD_TEST_POSTGRES_URL)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = referd(dir.path(), &["migrate", "--database-url", &db]);
+    assert!(
+        out.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created = one_json(&referd(
+        dir.path(),
+        &[
+            "programs",
+            "create",
+            "--type",
+            "affiliate",
+            "--name",
+            "Two instances",
+            "--database-url",
+            &db,
+        ],
+    ));
+    let key = created["api_key"].as_str().unwrap().to_string();
+    let program = created["program"]["public_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"affiliate":{"commission":{"type":"percentage","value":30}}}"#,
+    )
+    .unwrap();
+    let set = one_json(&referd(
+        dir.path(),
+        &[
+            "rules",
+            "set",
+            "--program",
+            &program,
+            "--file",
+            rules.to_str().unwrap(),
+            "--database-url",
+            &db,
+        ],
+    ));
+    assert_eq!(set["version"], 1);
+
+    let a = Server::start(dir.path(), &db);
+    let b = Server::start(dir.path(), &db);
+    assert_ne!(a.addr, b.addr);
+
+    // Names unique to this program (link keys may be unique across programs).
+    let suffix = program.to_ascii_lowercase();
+    let partner = format!("two_partner_{suffix}");
+    let customer = format!("two_customer_{suffix}");
+    let tx = format!("two_tx_{suffix}");
+    let (status, body) = http_json(
+        &a.addr,
+        "POST",
+        "/v1/partners",
+        &key,
+        Some(&format!(
+            r#"{{"id":"{partner}","key":"{partner}","email":"{partner}@two.test"}}"#
+        )),
+    );
+    assert_eq!(status, 200, "create partner: {body}");
+    let (status, body) = http_json(
+        &a.addr,
+        "POST",
+        "/v1/customers",
+        &key,
+        Some(&format!(
+            r#"{{"key":"{customer}","email":"{customer}@two.test","partner":{{"key":"{partner}"}}}}"#
+        )),
+    );
+    assert_eq!(status, 200, "create customer: {body}");
+
+    let sale = format!(
+        r#"{{"key":"{tx}","amount":99.99,"action":"sale","product_id":"prod_1","customer":{{"key":"{customer}"}}}}"#
+    );
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(40));
+    let threads: Vec<_> = (0..40)
+        .map(|i| {
+            let addr = if i % 2 == 0 { &a.addr } else { &b.addr }.clone();
+            let (key, sale, barrier) = (key.clone(), sale.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                http_json(&addr, "POST", "/v1/transactions", &key, Some(&sale))
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let first_rewards = answers[0].1["data"]["rewards"].clone();
+    for (i, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "answer {i}: {body}");
+        let data = &body["data"];
+        assert_eq!(data["key"], tx.as_str(), "answer {i}: {body}");
+        let rewards = data["rewards"].as_array().expect("rewards[]");
+        assert_eq!(rewards.len(), 1, "answer {i}: one reward: {body}");
+        assert_eq!(rewards[0]["amount"], serde_json::json!(29.997), "{body}");
+        assert_eq!(rewards[0]["partner"], partner.as_str(), "{body}");
+        assert_eq!(
+            data["rewards"], first_rewards,
+            "answer {i}: the same reward"
+        );
+    }
+
+    for server in [&a, &b] {
+        let (status, list) = http_json(
+            &server.addr,
+            "GET",
+            "/v1/transactions?limit=250",
+            &key,
+            None,
+        );
+        assert_eq!(status, 200, "{list}");
+        let data = list["data"].as_array().expect("data[]");
+        assert_eq!(data.len(), 1, "exactly one transaction: {list}");
+        assert_eq!(data[0]["key"], tx.as_str());
+        let (status, p) = http_json(
+            &server.addr,
+            "GET",
+            &format!("/v1/partners/{partner}"),
+            &key,
+            None,
+        );
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(
+            p["data"]["commissions"]["not_paid"],
+            serde_json::json!([{"currency":"USD","amount":29.997}]),
+            "one reward, not one per instance or per request: {p}"
+        );
+    }
+
+    // The refund, through the other instance than the one that created the partner.
+    let (status, body) = http_json(
+        &b.addr,
+        "DELETE",
+        &format!("/v1/transactions/{tx}"),
+        &key,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, serde_json::json!({"status":1}));
+    for server in [&a, &b] {
+        let (status, p) = http_json(
+            &server.addr,
+            "GET",
+            &format!("/v1/partners/{partner}"),
+            &key,
+            None,
+        );
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(
+            p["data"]["commissions"]["not_paid"],
+            serde_json::json!([]),
+            "back to zero: {p}"
+        );
+    }
+
+    a.stop();
+    b.stop();
+}
