@@ -217,3 +217,114 @@ pub struct TransactionFilter {
     pub partner: Option<PartnerRowId>,
     pub customer: Option<CustomerRowId>,
 }
+
+/// Whose sales a [`SalesSummary`] covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SalesScope {
+    /// Every sale of the program.
+    Program,
+    /// The sales credited to a partner (its customers' sales, by the partner of each sale).
+    Partner(PartnerRowId),
+    /// The sales of the customers a refer-a-friend customer referred.
+    Referrer(CustomerRowId),
+}
+
+/// The sales and revenue of one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencySales {
+    pub currency: Currency,
+    /// Active transactions in this currency.
+    pub sales: u64,
+    /// Their exact sum.
+    pub revenue: Decimal,
+}
+
+/// Sales (active transactions: neither archived nor refunded) of a [`SalesScope`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SalesSummary {
+    pub sales: u64,
+    /// Distinct buyers with at least one sale (paid accounts).
+    pub buyers: u64,
+    /// Per currency, in currency order; none without sales.
+    pub by_currency: Vec<CurrencySales>,
+}
+
+impl SalesSummary {
+    /// Adds one sale (what a store that sums in Rust calls per row); `buyers` is the caller's.
+    pub fn add_sale(&mut self, currency: Currency, amount: Decimal) {
+        self.sales += 1;
+        match self
+            .by_currency
+            .binary_search_by(|c| c.currency.cmp(&currency))
+        {
+            Ok(i) => {
+                self.by_currency[i].sales += 1;
+                self.by_currency[i].revenue += amount;
+            }
+            Err(i) => self.by_currency.insert(
+                i,
+                CurrencySales {
+                    currency,
+                    sales: 1,
+                    revenue: amount,
+                },
+            ),
+        }
+    }
+
+    /// The revenue in one currency (0 without sales in it).
+    pub fn revenue_in(&self, currency: &str) -> Decimal {
+        self.by_currency
+            .iter()
+            .find(|c| c.currency.as_str() == currency)
+            .map_or(Decimal::ZERO, |c| c.revenue)
+    }
+}
+
+/// Sums per unit, in unit order.
+pub type UnitSums = std::collections::BTreeMap<String, Decimal>;
+
+/// A program's rewards from the ledger, per unit: what `reward`, `bonus` and `reversal` entries
+/// add up to (`earned`), the part of it still in review (`pending`), and what `payout` entries
+/// paid (`paid`, positive). Manual balance credits are not rewards and are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewardsSummary {
+    pub earned: UnitSums,
+    pub pending: UnitSums,
+    pub paid: UnitSums,
+}
+
+impl RewardsSummary {
+    /// Adds one entry, `pending` when it is still in review at the time summed for (what a
+    /// store that sums in Rust calls per row).
+    pub fn add_entry(&mut self, kind: EntryKind, unit: &str, amount: Decimal, pending: bool) {
+        match kind {
+            EntryKind::Reward | EntryKind::Bonus | EntryKind::Reversal => {
+                *self.earned.entry(unit.to_string()).or_default() += amount;
+                if pending {
+                    *self.pending.entry(unit.to_string()).or_default() += amount;
+                }
+            }
+            EntryKind::Payout => *self.paid.entry(unit.to_string()).or_default() -= amount,
+            EntryKind::Credit => {}
+        }
+    }
+
+    /// Drops units whose sums are zero (entries that cancelled out), so every store answers
+    /// the same maps.
+    pub fn without_zeros(mut self) -> Self {
+        for sums in [&mut self.earned, &mut self.pending, &mut self.paid] {
+            sums.retain(|_, a| !a.is_zero());
+        }
+        self
+    }
+
+    /// Approved and not paid yet: earned, less pending, less paid.
+    pub fn unclaimed(&self) -> UnitSums {
+        let mut out = self.earned.clone();
+        for (unit, amount) in self.pending.iter().chain(&self.paid) {
+            *out.entry(unit.clone()).or_default() -= *amount;
+        }
+        out
+    }
+}

@@ -118,6 +118,35 @@ pub fn amount_json(amount: Decimal) -> Value {
     Value::String(text)
 }
 
+/// An amount as Partnero displays it: the currency's symbol (`$`, `€`, `£`; else the code and
+/// a space), thousands separators and two decimals, rounded half up for display only
+/// (`$1,124.90`, `-€5.00`, `CHF 12.35`).
+pub fn format_money(currency: &str, amount: Decimal) -> String {
+    let rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    let text = format!("{:.2}", rounded.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let code = currency.to_ascii_uppercase();
+    let symbol = match code.as_str() {
+        "USD" => "$".to_string(),
+        "EUR" => "€".to_string(),
+        "GBP" => "£".to_string(),
+        _ => format!("{code} "),
+    };
+    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{symbol}{grouped}.{frac}")
+}
+
 /// How a program rounds reward amounts, when it asks to (Partnero does not by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rounding {
@@ -219,6 +248,18 @@ mod tests {
         assert_eq!(r(RoundingMode::Down).apply(d("29.997")), d("29.99"));
         assert_eq!(r(RoundingMode::Up).apply(d("29.991")), d("30.00"));
         assert_eq!(r(RoundingMode::Down).apply(d("-1.239")), d("-1.23"));
+    }
+
+    #[test]
+    fn formatted_money() {
+        assert_eq!(format_money("USD", d("1124.9")), "$1,124.90");
+        assert_eq!(format_money("usd", d("0")), "$0.00");
+        assert_eq!(format_money("EUR", d("-5")), "-€5.00");
+        assert_eq!(format_money("GBP", d("1234567.005")), "£1,234,567.01");
+        assert_eq!(format_money("CHF", d("12.345")), "CHF 12.35");
+        assert_eq!(format_money("USD", d("999.999")), "$1,000.00");
+        assert_eq!(format_money("USD", d("-0.001")), "$0.00");
+        assert_eq!(format_money("USD", d("100")), "$100.00");
     }
 
     #[test]

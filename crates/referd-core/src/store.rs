@@ -19,8 +19,8 @@ use crate::customer::{
 use rust_decimal::Decimal;
 
 use crate::ledger::{
-    Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, Transaction, TransactionFilter,
-    TransactionRowId,
+    Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, RewardsSummary, SalesScope,
+    SalesSummary, Transaction, TransactionFilter, TransactionRowId,
 };
 use crate::page::PageRequest;
 use crate::partner::{
@@ -445,6 +445,24 @@ pub trait TransactionStore: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<LedgerEntry>>;
+    /// The scope's sales (active transactions: neither archived nor refunded), their distinct
+    /// buyers and exact revenue per currency, in one read. With `before`, only sales created
+    /// before it (the `*_before` statistics).
+    async fn sales_summary(
+        &self,
+        program: ProgramRowId,
+        scope: SalesScope,
+        before: Option<Timestamp>,
+    ) -> StoreResult<SalesSummary>;
+    /// The program's rewards per unit ([`RewardsSummary`]), in one read: every entry, pending
+    /// when available after `now`. With `before`, only entries created before it, pending
+    /// when available after it.
+    async fn rewards_summary(
+        &self,
+        program: ProgramRowId,
+        now: Timestamp,
+        before: Option<Timestamp>,
+    ) -> StoreResult<RewardsSummary>;
 }
 
 /// What claiming an `Idempotency-Key` found.

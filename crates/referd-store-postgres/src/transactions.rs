@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use referd_core::customer::CustomerRowId;
 use referd_core::ledger::{
-    Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, Transaction, TransactionFilter,
-    TransactionRowId, TransactionStatus,
+    Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, RewardsSummary, SalesScope,
+    SalesSummary, Transaction, TransactionFilter, TransactionRowId, TransactionStatus,
 };
 use referd_core::money::Currency;
 use referd_core::page::{PageRequest, SortOrder};
@@ -79,6 +79,39 @@ const FIND_LIVE: &str = concat!(
 const COUNT_SALES: &str = "SELECT count(*) AS n FROM transactions \
      WHERE program_id = $1 AND customer_row_id = $2 AND status = 'active' AND rewardable \
          AND deleted_at IS NULL";
+
+/// The scope's sales per currency, with the distinct buyers of all of them on every row:
+/// params `$1` program, `$2` created before, `$3` the partner or the referrer. NUMERIC sums,
+/// exact, read as text.
+macro_rules! sales_summary {
+    ($scope:literal) => {
+        concat!(
+            "WITH s AS (SELECT currency, amount, customer_row_id FROM transactions \
+                 WHERE program_id = $1 AND status = 'active' AND deleted_at IS NULL \
+                     AND created_at < $2 ",
+            $scope,
+            ") \
+             SELECT currency, count(*) AS sales, sum(amount)::text AS revenue, \
+                 (SELECT count(DISTINCT customer_row_id) FROM s) AS buyers \
+             FROM s GROUP BY currency ORDER BY currency"
+        )
+    };
+}
+const SALES_OF_PROGRAM: &str = sales_summary!("AND $3::bigint IS NULL");
+const SALES_OF_PARTNER: &str = sales_summary!("AND partner_row_id = $3");
+const SALES_OF_REFERRER: &str = sales_summary!("AND referrer_row_id = $3");
+
+/// The program's rewards per unit: params `$1` program, `$2` created before, `$3` pending
+/// when available after.
+const REWARDS_SUMMARY: &str = "SELECT unit, \
+         coalesce(sum(amount) FILTER (WHERE kind <> 'payout'), 0)::text AS earned, \
+         coalesce(sum(amount) FILTER (WHERE kind <> 'payout' AND available_at > $3), 0)::text \
+             AS pending, \
+         coalesce(-sum(amount) FILTER (WHERE kind = 'payout'), 0)::text AS paid \
+     FROM ledger_entries \
+     WHERE program_id = $1 AND created_at < $2 \
+         AND kind IN ('reward', 'bonus', 'reversal', 'payout') \
+     GROUP BY unit ORDER BY unit";
 
 const INSERT_TRANSACTION: &str = concat!(
     "WITH t AS (INSERT INTO transactions (program_id, key, customer_row_id, partner_row_id, \
@@ -560,5 +593,77 @@ impl TransactionStore for PostgresStore {
         to: Timestamp,
     ) -> StoreResult<Vec<LedgerEntry>> {
         ledger::entries_between(&self.pool, program, from, to).await
+    }
+
+    async fn sales_summary(
+        &self,
+        program: ProgramRowId,
+        scope: SalesScope,
+        before: Option<Timestamp>,
+    ) -> StoreResult<SalesSummary> {
+        let (sql, who) = match scope {
+            SalesScope::Program => (SALES_OF_PROGRAM, None),
+            SalesScope::Partner(p) => (SALES_OF_PARTNER, Some(p.0)),
+            SalesScope::Referrer(c) => (SALES_OF_REFERRER, Some(c.0)),
+        };
+        let rows = sqlx::query(sql)
+            .bind(program.0)
+            .bind(before.map_or(i64::MAX, Timestamp::as_micros))
+            .bind(who)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut summary = SalesSummary::default();
+        for row in &rows {
+            let currency: String = row.try_get("currency").map_err(db_error)?;
+            let currency = Currency::parse(&currency)
+                .ok_or_else(|| StoreError::Backend(format!("invalid currency {currency:?}")))?;
+            let sales = crate::rows::count(row, "sales")?;
+            let revenue = decimal(&row.try_get::<String, _>("revenue").map_err(db_error)?)?;
+            summary.buyers = crate::rows::count(row, "buyers")?;
+            summary.sales += sales;
+            summary
+                .by_currency
+                .push(referd_core::ledger::CurrencySales {
+                    currency,
+                    sales,
+                    revenue,
+                });
+        }
+        Ok(summary)
+    }
+
+    async fn rewards_summary(
+        &self,
+        program: ProgramRowId,
+        now: Timestamp,
+        before: Option<Timestamp>,
+    ) -> StoreResult<RewardsSummary> {
+        let (created_before, at) = match before {
+            Some(b) => (b.as_micros(), b.as_micros()),
+            None => (i64::MAX, now.as_micros()),
+        };
+        let rows = sqlx::query(REWARDS_SUMMARY)
+            .bind(program.0)
+            .bind(created_before)
+            .bind(at)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut summary = RewardsSummary::default();
+        for row in &rows {
+            let unit: String = row.try_get("unit").map_err(db_error)?;
+            for (column, sums) in [
+                ("earned", &mut summary.earned),
+                ("pending", &mut summary.pending),
+                ("paid", &mut summary.paid),
+            ] {
+                let amount = decimal(&row.try_get::<String, _>(column).map_err(db_error)?)?;
+                if !amount.is_zero() {
+                    sums.insert(unit.clone(), amount);
+                }
+            }
+        }
+        Ok(summary)
     }
 }

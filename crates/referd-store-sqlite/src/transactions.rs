@@ -4,13 +4,13 @@
 //! (a key already used, the buyer's sale count, a balance floor, an entry not yet reversed)
 //! is race-free without locks. Entry rows are read and appended by [`crate::ledger`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use referd_core::customer::CustomerRowId;
 use referd_core::ledger::{
-    EntryKind, Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, Transaction,
-    TransactionFilter, TransactionRowId, TransactionStatus,
+    EntryKind, Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, RewardsSummary, SalesScope,
+    SalesSummary, Transaction, TransactionFilter, TransactionRowId, TransactionStatus,
 };
 use referd_core::money::Currency;
 use referd_core::page::PageRequest;
@@ -135,6 +135,96 @@ fn count_sales(
         .and_then(|mut s| s.query_row(params![program.0, customer.0], |r| r.get(0)))
         .map_err(backend)?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The sales of a scope: params `?1` program, `?2` created before, `?3` the partner or the
+/// referrer. With a partner or a referrer, `+` keeps the program scope off the index choice, so
+/// SQLite walks that one's index rather than every active transaction of the program.
+macro_rules! sales_select {
+    ($scope:literal) => {
+        concat!(
+            "SELECT t.currency, t.amount, t.customer_row_id FROM transactions t
+             WHERE ",
+            $scope,
+            " AND t.status = 'active' AND t.deleted_at IS NULL AND t.created_at < ?2"
+        )
+    };
+}
+const SALES_OF_PROGRAM: &str = sales_select!("t.program_id = ?1 AND ?3 IS NULL");
+const SALES_OF_PARTNER: &str = sales_select!("+t.program_id = ?1 AND t.partner_row_id = ?3");
+const SALES_OF_REFERRER: &str = sales_select!("+t.program_id = ?1 AND t.referrer_row_id = ?3");
+
+/// Sums the scope's sales in Rust: amounts are TEXT, which SQLite would sum as REAL.
+fn sales_summary(
+    conn: &Connection,
+    program: ProgramRowId,
+    scope: SalesScope,
+    before: Option<Timestamp>,
+) -> StoreResult<SalesSummary> {
+    let (sql, who) = match scope {
+        SalesScope::Program => (SALES_OF_PROGRAM, None),
+        SalesScope::Partner(p) => (SALES_OF_PARTNER, Some(p.0)),
+        SalesScope::Referrer(c) => (SALES_OF_REFERRER, Some(c.0)),
+    };
+    let before = before.map_or(i64::MAX, Timestamp::as_micros);
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt
+        .query(params![program.0, before, who])
+        .map_err(backend)?;
+    let mut summary = SalesSummary::default();
+    let mut buyers = HashSet::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        let currency: String = row.get(0).map_err(backend)?;
+        let currency = Currency::parse(&currency).ok_or_else(|| {
+            backend(rusqlite::Error::FromSqlConversionFailure(
+                0,
+                Type::Text,
+                format!("invalid currency {currency:?}").into(),
+            ))
+        })?;
+        summary.add_sale(currency, decimal_at(row, 1).map_err(backend)?);
+        buyers.insert(row.get::<_, i64>(2).map_err(backend)?);
+    }
+    summary.buyers = buyers.len() as u64;
+    Ok(summary)
+}
+
+/// Sums the program's reward, bonus, reversal and payout entries in Rust (TEXT amounts).
+fn rewards_summary(
+    conn: &Connection,
+    program: ProgramRowId,
+    now: Timestamp,
+    before: Option<Timestamp>,
+) -> StoreResult<RewardsSummary> {
+    let (created_before, at) = match before {
+        Some(b) => (b.as_micros(), b.as_micros()),
+        None => (i64::MAX, now.as_micros()),
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT kind, unit, amount, available_at FROM ledger_entries
+             WHERE program_id = ?1 AND created_at < ?2 AND kind <> 'credit'",
+        )
+        .map_err(backend)?;
+    let mut rows = stmt
+        .query(params![program.0, created_before])
+        .map_err(backend)?;
+    let mut summary = RewardsSummary::default();
+    while let Some(row) = rows.next().map_err(backend)? {
+        let kind: String = row.get(0).map_err(backend)?;
+        let kind = EntryKind::parse(&kind).ok_or_else(|| {
+            backend(rusqlite::Error::FromSqlConversionFailure(
+                0,
+                Type::Text,
+                format!("unknown entry kind {kind:?}").into(),
+            ))
+        })?;
+        let unit: String = row.get(1).map_err(backend)?;
+        let amount = decimal_at(row, 2).map_err(backend)?;
+        let available_at: i64 = row.get(3).map_err(backend)?;
+        summary.add_entry(kind, &unit, amount, available_at > at);
+    }
+    Ok(summary.without_zeros())
 }
 
 /// The body of `record_transaction`, inside one writer job.
@@ -552,5 +642,25 @@ impl TransactionStore for SqliteStore {
     ) -> StoreResult<Vec<LedgerEntry>> {
         self.readers
             .with(|conn| entries_between(conn, program, from, to))
+    }
+
+    async fn sales_summary(
+        &self,
+        program: ProgramRowId,
+        scope: SalesScope,
+        before: Option<Timestamp>,
+    ) -> StoreResult<SalesSummary> {
+        self.readers
+            .with(|conn| sales_summary(conn, program, scope, before))
+    }
+
+    async fn rewards_summary(
+        &self,
+        program: ProgramRowId,
+        now: Timestamp,
+        before: Option<Timestamp>,
+    ) -> StoreResult<RewardsSummary> {
+        self.readers
+            .with(|conn| rewards_summary(conn, program, now, before))
     }
 }

@@ -13,6 +13,7 @@ use referd_core::customer::{
     CustomerFilter, CustomerLookup, CustomerPatch, CustomerSearch, ReferStatus,
 };
 use referd_core::ids::ProgramType;
+use referd_core::ledger::SalesScope;
 use referd_core::program::Program;
 use referd_core::service::customers::{self as service, CustomerInput, ReferrerRef, Transition};
 use referd_core::validate::FieldErrors;
@@ -234,7 +235,7 @@ pub async fn credit(
 struct ReferralStats {
     clicks: u64,
     signups: u64,
-    revenue: [u8; 0],
+    revenue: Vec<wire::money::CurrencyAmount>,
     sales_count: u64,
     paid_accounts: u64,
 }
@@ -301,13 +302,21 @@ fn social_shares(program: &Program, link: &str) -> Vec<SocialShare> {
 }
 
 /// Clicks, sign-ups and revenue of a customer's referrals. Sign-ups are its referred
-/// customers; clicks and sales stay 0 until click tracking and transactions record them.
+/// customers; sales are their active transactions (referred by this customer), revenue their
+/// sum per currency, paid accounts their distinct buyers. Clicks stay 0 until click tracking
+/// records them.
 pub async fn stats(
     State(state): State<AppState>,
     Auth(program): Auth,
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
     let view = service::get(&*state.store, &program, &ident).await?;
+    let sales = referd_core::service::balances::sales(
+        &*state.store,
+        &program,
+        SalesScope::Referrer(view.customer.row_id),
+    )
+    .await?;
     let ref_links = customer::referral_links(&program, &view.customer)
         .into_iter()
         .enumerate()
@@ -325,9 +334,9 @@ pub async fn stats(
         referrals: ReferralStats {
             clicks: 0,
             signups: view.referrals_count,
-            revenue: [],
-            sales_count: 0,
-            paid_accounts: 0,
+            revenue: wire::money::revenue(&sales),
+            sales_count: sales.sales,
+            paid_accounts: sales.buyers,
         },
         ref_links,
     }))

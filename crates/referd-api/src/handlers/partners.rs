@@ -7,6 +7,7 @@
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
+use referd_core::ledger::SalesScope;
 use referd_core::partner::{PartnerFilter, PartnerLookup, PartnerSearch, PartnerStatus};
 use referd_core::service::partner_links;
 use referd_core::service::partners::{
@@ -75,7 +76,13 @@ pub async fn get(
         state.clock.now(),
     )
     .await?;
-    Ok(wire::data(partner::full(&program, &view, &earned)))
+    let sales = referd_core::service::balances::sales(
+        &*state.store,
+        &program,
+        SalesScope::Partner(view.partner.row_id),
+    )
+    .await?;
+    Ok(wire::data(partner::full(&program, &view, &earned, &sales)))
 }
 
 /// The partner a body- or query-addressed request names: `id`, else `key`, else `email`.
@@ -112,7 +119,13 @@ pub async fn get_legacy(
         state.clock.now(),
     )
     .await?;
-    Ok(wire::data(partner::full(&program, &view, &earned)))
+    let sales = referd_core::service::balances::sales(
+        &*state.store,
+        &program,
+        SalesScope::Partner(view.partner.row_id),
+    )
+    .await?;
+    Ok(wire::data(partner::full(&program, &view, &earned, &sales)))
 }
 
 pub async fn list(

@@ -4,6 +4,7 @@
 pub mod affiliate;
 pub mod customer;
 pub mod link;
+pub mod money;
 pub mod page;
 pub mod partner;
 pub mod program;

@@ -3,12 +3,14 @@
 //! item. Key order follows the refer-a-friend objects of seed 000, which Partnero's partner
 //! resource shares.
 
+use referd_core::ledger::SalesSummary;
 use referd_core::money::amount_json;
 use referd_core::partner::{Partner, PartnerView};
 use referd_core::program::Program;
-use referd_core::service::balances::{Commissions as LedgerCommissions, Sums};
+use referd_core::service::balances::Commissions as LedgerCommissions;
 use serde::Serialize;
 
+use crate::wire::money::{CurrencyAmount, per_currency, revenue};
 use crate::wire::timestamp;
 
 /// `custom_fields` / `custom_field_values`: sign-up form fields, which API-created partners
@@ -60,13 +62,14 @@ pub struct PartnerObject<'a> {
     commissions: Option<Commissions>,
 }
 
-/// Clicks, sign-ups and sales of the partner's customers. Sign-ups are its customers;
-/// clicks, revenue and sales stay 0 until click tracking and transactions record them.
+/// Clicks, sign-ups and sales of the partner's customers. Sign-ups are its customers; sales
+/// are the active transactions credited to it, revenue their sum per currency, paid accounts
+/// their distinct buyers. Clicks stay 0 until click tracking records them.
 #[derive(Serialize)]
 pub struct Referrals {
     clicks: u64,
     signups: u64,
-    revenue: Empty,
+    revenue: Vec<CurrencyAmount>,
     sales_count: u64,
     paid_accounts: u64,
 }
@@ -78,22 +81,6 @@ pub struct Commissions {
     paid: serde_json::Value,
     pending: Vec<CurrencyAmount>,
     not_paid: Vec<CurrencyAmount>,
-}
-
-#[derive(Serialize)]
-pub struct CurrencyAmount {
-    currency: String,
-    amount: serde_json::Value,
-}
-
-fn per_currency(sums: &Sums) -> Vec<CurrencyAmount> {
-    sums.iter()
-        .filter(|(_, a)| !a.is_zero())
-        .map(|(c, a)| CurrencyAmount {
-            currency: c.clone(),
-            amount: amount_json(*a),
-        })
-        .collect()
 }
 
 pub fn commissions(program: &Program, c: &LedgerCommissions) -> Commissions {
@@ -120,7 +107,7 @@ pub fn link_urls(program: &Program, view: &PartnerView) -> Vec<String> {
 fn object<'a>(
     program: &Program,
     view: &'a PartnerView,
-    earned: Option<&LedgerCommissions>,
+    earned: Option<(&LedgerCommissions, &SalesSummary)>,
 ) -> PartnerObject<'a> {
     let with_stats = earned.is_some();
     let p = &view.partner;
@@ -147,14 +134,14 @@ fn object<'a>(
             status: r.status.as_str(),
         }),
         custom_field_values: with_stats.then_some([]),
-        referrals: with_stats.then_some(Referrals {
+        referrals: earned.map(|(_, sales)| Referrals {
             clicks: 0,
             signups: view.referrals_count,
-            revenue: [],
-            sales_count: 0,
-            paid_accounts: 0,
+            revenue: revenue(sales),
+            sales_count: sales.sales,
+            paid_accounts: sales.buyers,
         }),
-        commissions: earned.map(|c| commissions(program, c)),
+        commissions: earned.map(|(c, _)| commissions(program, c)),
     }
 }
 
@@ -163,8 +150,9 @@ pub fn full<'a>(
     program: &Program,
     view: &'a PartnerView,
     earned: &LedgerCommissions,
+    sales: &SalesSummary,
 ) -> PartnerObject<'a> {
-    object(program, view, Some(earned))
+    object(program, view, Some((earned, sales)))
 }
 
 /// Create and update responses.

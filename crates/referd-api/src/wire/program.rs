@@ -1,12 +1,16 @@
 //! Program objects: the `program` block shared by `GET /v1/test` and `GET /v1/program`, the
 //! settings blocks, and the overview of each program type.
 
+use referd_core::ledger::RewardsSummary;
+use referd_core::money::{amount_json, format_money};
 use referd_core::program::Program;
 use referd_core::service::programs::{
-    AffiliateOverview, ReferralOverview, growth_percent, portal_flag_names, program_flag_names,
-    share_hundredths, share_percent,
+    AffiliateOverview, ReferralOverview, growth_percent, growth_percent_amount, portal_flag_names,
+    program_flag_names, share_hundredths, share_percent,
 };
 use serde_json::{Map, Value, json};
+
+use crate::wire::money;
 
 pub fn program_block(p: &Program) -> Value {
     json!({
@@ -38,17 +42,22 @@ pub fn referral_overview(p: &Program, o: &ReferralOverview) -> Value {
         "total_referred_customers": now.referred,
         "total_referred_customers_before": before.referred,
         "total_referred_customers_growth": growth_percent(before.referred, now.referred),
-        // Sales and revenue come from transactions, which are not recorded yet.
-        "total_sales": 0,
-        "total_sales_before": 0,
-        "total_sales_growth": 0,
+        // Sales: active transactions (neither archived nor refunded).
+        "total_sales": o.sales.sales,
+        "total_sales_before": o.sales_before.sales,
+        "total_sales_growth": growth_percent(o.sales_before.sales, o.sales.sales),
         "participation": participation,
         "participation_before": participation_before,
         "participation_growth": growth_percent(
             share_hundredths(before.referring, before.customers),
             share_hundredths(now.referring, now.customers),
         ),
-        "total_revenue_from_sales": [],
+        // `[]` without sales, as PHP encodes an empty array.
+        "total_revenue_from_sales": if o.sales.by_currency.is_empty() {
+            json!([])
+        } else {
+            money::formatted_revenue(&o.sales)
+        },
     });
     let mut data = json!({ "program": program_block(p), "active_rewards": [] });
     if let (Some(obj), Some(flat)) = (data.as_object_mut(), stats.as_object()) {
@@ -102,42 +111,53 @@ pub fn portal_settings(p: &Program) -> Value {
     ))
 }
 
-/// Money totals by currency: none until transactions are recorded.
-fn no_money() -> Value {
-    json!({})
-}
-
 /// `GET /v1/program` for an affiliate program: `program`, `stats`, `program_settings` and
-/// `portal_settings` (spec §4.2). Counts are real; amounts, clicks and sales are 0 until
-/// transactions and click tracking record them.
+/// `portal_settings` (spec §4.2). Counts, sales (active transactions), revenue and rewards
+/// (the ledger) are real; clicks stay 0 until click tracking records them. Single-number money
+/// figures (`net_profit`, and the growth of revenue and rewards) are in the program's currency.
 pub fn affiliate_overview(p: &Program, o: &AffiliateOverview) -> Value {
     let (now, before) = (o.now, o.before);
+    let (sales, sales_before) = (&o.sales, &o.sales_before);
+    let currency = p.settings.currency.as_str();
+    let earned = |r: &RewardsSummary| r.earned.get(currency).copied().unwrap_or_default();
+    let net = sales.revenue_in(currency) - earned(&o.rewards);
+    let net_before = sales_before.revenue_in(currency) - earned(&o.rewards_before);
     let stats = json!({
         "total_partners": now.partners.to_string(),
         "total_partners_growth": growth_percent(before.partners, now.partners),
-        "total_purchases": 0,
-        "total_purchases_growth": 0,
+        "total_purchases": sales.sales,
+        "total_purchases_growth": growth_percent(sales_before.sales, sales.sales),
         "total_signups": now.customers,
         "total_signups_growth": growth_percent(before.customers, now.customers),
-        "total_paid_accounts": 0,
-        "total_paid_accounts_growth": 0,
-        "total_reward": no_money(),
-        "total_reward_growth": 0,
-        "total_revenue": no_money(),
-        "total_revenue_growth": 0,
+        "total_paid_accounts": sales.buyers,
+        "total_paid_accounts_growth": growth_percent(sales_before.buyers, sales.buyers),
+        "total_reward": money::formatted_sums(&o.rewards.earned),
+        "total_reward_growth": growth_percent_amount(earned(&o.rewards_before), earned(&o.rewards)),
+        "total_revenue": money::formatted_revenue(sales),
+        "total_revenue_growth": growth_percent_amount(
+            sales_before.revenue_in(currency),
+            sales.revenue_in(currency),
+        ),
         "affiliate_referred_visitors_clicks": "0",
         "affiliate_referred_visitors_clicks_growth": 0,
         "click_to_signup_conversion": "0",
         "click_to_signup_conversion_growth": 0,
-        "signup_to_sale_conversion": "0",
-        "signup_to_sale_conversion_growth": 0,
-        "total_paid": [],
-        "total_pending": [],
-        "net_profit": 0,
-        "net_profit_growth": 0,
-        "net_profit_formatted": "0",
-        "average_order_value": no_money(),
-        "rewards_breakdown": { "unclaimed": [], "in_review": [], "paid": [] },
+        "signup_to_sale_conversion": share_percent(sales.buyers, now.customers).to_string(),
+        "signup_to_sale_conversion_growth": growth_percent(
+            share_hundredths(sales_before.buyers, before.customers),
+            share_hundredths(sales.buyers, now.customers),
+        ),
+        "total_paid": money::per_currency(&o.rewards.paid),
+        "total_pending": money::per_currency(&o.rewards.pending),
+        "net_profit": amount_json(net),
+        "net_profit_growth": growth_percent_amount(net_before, net),
+        "net_profit_formatted": format_money(currency, net),
+        "average_order_value": money::formatted_average(sales),
+        "rewards_breakdown": {
+            "unclaimed": money::per_currency(&o.rewards.unclaimed()),
+            "in_review": money::per_currency(&o.rewards.pending),
+            "paid": money::per_currency(&o.rewards.paid),
+        },
         "partner_activity": {
             "active": now.active_partners,
             "pending": now.pending_partners,

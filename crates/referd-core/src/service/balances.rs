@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::customer::CustomerView;
 use crate::error::{CoreError, CoreResult};
-use crate::ledger::{EntryKind, Holder, LedgerEntry, NewEntry};
+use crate::ledger::{EntryKind, Holder, LedgerEntry, NewEntry, SalesScope, SalesSummary};
 use crate::money::{AmountError, Currency, parse_amount};
 use crate::partner::PartnerRowId;
 use crate::program::Program;
@@ -75,6 +75,16 @@ pub async fn partner_commissions(
         .holder_entries(program.id, Holder::Partner(partner))
         .await?;
     Ok(commissions(&entries, now))
+}
+
+/// The sales of a scope, now: a partner's (`GET /v1/partners/{id}`), a referring customer's
+/// referrals' (`GET /v1/customers/{id}/stats`).
+pub async fn sales(
+    store: &dyn Store,
+    program: &Program,
+    scope: SalesScope,
+) -> CoreResult<SalesSummary> {
+    Ok(store.sales_summary(program.id, scope, None).await?)
 }
 
 /// `GET /v1/customers/{id}/balance`.

@@ -2,10 +2,12 @@
 //! `GET /v1/program`, `PUT /v1/program` (and the PHP SDK's `PUT /v1/settings`), and the
 //! two-step `DELETE /v1/program`.
 
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Value};
 
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{ProgramType, generate_api_key, new_confirmation_code, new_public_id};
+use crate::ledger::{RewardsSummary, SalesScope, SalesSummary};
 use crate::program::{
     AffiliateCounts, LinkFormat, NewProgram, Program, ProgramPatch, ReferralCounts,
 };
@@ -77,11 +79,13 @@ pub async fn create(
     }
 }
 
-/// Counts now and as they were [`GROWTH_WINDOW_DAYS`] ago.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Counts and sales now and as they were [`GROWTH_WINDOW_DAYS`] ago.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferralOverview {
     pub now: ReferralCounts,
     pub before: ReferralCounts,
+    pub sales: SalesSummary,
+    pub sales_before: SalesSummary,
 }
 
 pub async fn referral_overview(
@@ -89,21 +93,28 @@ pub async fn referral_overview(
     program: &Program,
     now: Timestamp,
 ) -> CoreResult<ReferralOverview> {
-    let current = store.referral_counts(program.id, None).await?;
-    let before = store
-        .referral_counts(program.id, Some(now.minus_days(GROWTH_WINDOW_DAYS)))
-        .await?;
+    let then = now.minus_days(GROWTH_WINDOW_DAYS);
     Ok(ReferralOverview {
-        now: current,
-        before,
+        now: store.referral_counts(program.id, None).await?,
+        before: store.referral_counts(program.id, Some(then)).await?,
+        sales: store
+            .sales_summary(program.id, SalesScope::Program, None)
+            .await?,
+        sales_before: store
+            .sales_summary(program.id, SalesScope::Program, Some(then))
+            .await?,
     })
 }
 
-/// Affiliate counts now and as they were [`GROWTH_WINDOW_DAYS`] ago.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Affiliate counts, sales and rewards now and as they were [`GROWTH_WINDOW_DAYS`] ago.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AffiliateOverview {
     pub now: AffiliateCounts,
     pub before: AffiliateCounts,
+    pub sales: SalesSummary,
+    pub sales_before: SalesSummary,
+    pub rewards: RewardsSummary,
+    pub rewards_before: RewardsSummary,
 }
 
 pub async fn affiliate_overview(
@@ -111,13 +122,18 @@ pub async fn affiliate_overview(
     program: &Program,
     now: Timestamp,
 ) -> CoreResult<AffiliateOverview> {
-    let current = store.affiliate_counts(program.id, None).await?;
-    let before = store
-        .affiliate_counts(program.id, Some(now.minus_days(GROWTH_WINDOW_DAYS)))
-        .await?;
+    let then = now.minus_days(GROWTH_WINDOW_DAYS);
     Ok(AffiliateOverview {
-        now: current,
-        before,
+        now: store.affiliate_counts(program.id, None).await?,
+        before: store.affiliate_counts(program.id, Some(then)).await?,
+        sales: store
+            .sales_summary(program.id, SalesScope::Program, None)
+            .await?,
+        sales_before: store
+            .sales_summary(program.id, SalesScope::Program, Some(then))
+            .await?,
+        rewards: store.rewards_summary(program.id, now, None).await?,
+        rewards_before: store.rewards_summary(program.id, now, Some(then)).await?,
     })
 }
 
@@ -383,6 +399,17 @@ pub fn growth_percent(before: u64, now: u64) -> serde_json::Number {
     decimal_hundredths(hundredths)
 }
 
+/// [`growth_percent`] of exact amounts: the change from `before` in percent of its size, to
+/// two decimals (0 when `before` is 0).
+pub fn growth_percent_amount(before: Decimal, now: Decimal) -> serde_json::Number {
+    if before.is_zero() {
+        return serde_json::Number::from(0);
+    }
+    let hundredths = ((now - before) * Decimal::from(10_000) / before.abs())
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    i128::try_from(hundredths).map_or_else(|_| serde_json::Number::from(0), decimal_hundredths)
+}
+
 /// `part / whole` in percent, to two decimals (0 when `whole` is 0).
 pub fn share_percent(part: u64, whole: u64) -> serde_json::Number {
     decimal_hundredths(i128::from(share_hundredths(part, whole)))
@@ -425,6 +452,14 @@ mod tests {
         assert_eq!(share_percent(1, 3).to_string(), "33.33");
         assert_eq!(share_percent(0, 0).to_string(), "0");
         assert_eq!(share_percent(1, 8).to_string(), "12.5");
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let amount = |b, n| growth_percent_amount(d(b), d(n)).to_string();
+        assert_eq!(amount("0", "5"), "0");
+        assert_eq!(amount("50", "135"), "170");
+        assert_eq!(amount("99.99", "100"), "0.01");
+        assert_eq!(amount("3", "4"), "33.33");
+        assert_eq!(amount("-10", "5"), "150");
+        assert_eq!(amount("200", "100"), "-50");
     }
 
     #[test]

@@ -445,12 +445,8 @@ pub async fn create(
     let sale = validate(program, input, prefix, now)?;
     let hash = request_hash(&sale, buyer);
     let key = sale.key.clone().unwrap_or_else(|| new_transaction_key(now));
-    // A repeat is answered without computing anything (the store checks again, atomically).
-    if sale.key.is_some()
-        && let Some((tx, entries)) = store.find_transaction(program.id, &key).await?
-    {
-        return replay(tx, entries, &hash, prefix);
-    }
+    // A repeat is found by the store, atomically with the insert: no separate lookup first
+    // (that read cost a third of a sale's round trips on PostgreSQL, for the rare retry).
     let rules_in_force = rules::current(store, program).await?;
     for _ in 0..STALE_ATTEMPTS {
         let prior_sales = store

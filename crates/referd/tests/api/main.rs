@@ -17,5 +17,6 @@ mod partners;
 mod program;
 mod program_settings;
 mod rules;
+mod stats;
 mod transactions;
 mod wire;
