@@ -63,6 +63,16 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// writer's only once an affiliate customer is inserted) plus concurrent reads, small enough for a default `max_connections = 100` server shared by a few referd
 /// processes.
 const MAX_CONNECTIONS: u32 = 16;
+
+/// The pool size: [`MAX_CONNECTIONS`], or `REFERD_PG_POOL_SIZE` (2–500) where an operator
+/// sizes it for their server and instance count.
+fn pool_size() -> u32 {
+    std::env::var("REFERD_PG_POOL_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (2..=500).contains(n))
+        .unwrap_or(MAX_CONNECTIONS)
+}
 /// Longest any one statement may run (`statement_timeout`, set on every connection).
 const STATEMENT_TIMEOUT: &str = "30s";
 /// How long a query waits for a free connection before failing as a backend error.
@@ -94,7 +104,7 @@ impl PostgresStore {
             .map_err(db_error)?
             .options([("statement_timeout", STATEMENT_TIMEOUT)]);
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(pool_size())
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // By default sqlx pings every pooled connection before handing it out: one more
             // round trip per query. Ping only connections that sat idle for a while (the
