@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::rule_versions),
         )
         .route("/admin/v1/programs/{id}/ledger.csv", get(admin::ledger_csv))
+        .route("/admin/v1/programs/{id}/payouts", post(admin::payout))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         // `Idempotency-Key` on every POST /v1/… (idempotency.rs).

@@ -258,3 +258,40 @@ pub async fn ledger_csv(
     );
     Ok(response)
 }
+
+/// `POST /admin/v1/programs/{public_id}/payouts` with `partner` (id or key), `amount`,
+/// optional `currency` (the program's) and `note`: records money paid out to a partner, at
+/// most what it has approved and unpaid.
+pub async fn payout(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    PathIdent(public_id): PathIdent,
+    p: crate::extract::Params,
+) -> ApiResult {
+    let program = program(&state, &public_id).await?;
+    let mut e = referd_core::validate::FieldErrors::new();
+    let partner = p.string(&["partner"], &mut e);
+    let currency = p.string(&["currency"], &mut e);
+    let note = p.string(&["note"], &mut e);
+    e.into_result()?;
+    let partner =
+        partner.ok_or_else(|| ApiError::field("partner", "The partner field is required."))?;
+    let (view, entry) = referd_core::service::balances::partner_payout(
+        &*state.store,
+        &program,
+        &partner,
+        p.get(&["amount"]),
+        currency.as_deref(),
+        note,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(wire::data(json!({
+        "entry_id": entry.row_id,
+        "partner": view.partner.id,
+        "amount": referd_core::money::amount_json(-entry.amount),
+        "currency": entry.unit,
+        "note": entry.note,
+        "created_at": wire::timestamp(entry.created_at),
+    })))
+}

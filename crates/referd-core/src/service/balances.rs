@@ -212,6 +212,91 @@ pub async fn credit(
     Ok((view, credit_balance(&entries, now)))
 }
 
+/// Records money paid out to a partner (admin API): a negative `payout` entry. A payout never
+/// exceeds what is approved and unpaid in that currency: the check and the write are one
+/// step, so two concurrent payouts cannot pay the same commission twice.
+pub async fn partner_payout(
+    store: &dyn Store,
+    program: &Program,
+    ident: &str,
+    amount: Option<&Value>,
+    currency: Option<&str>,
+    note: Option<String>,
+    now: Timestamp,
+) -> CoreResult<(crate::partner::PartnerView, LedgerEntry)> {
+    let partner = crate::service::partners::get(store, program, ident).await?;
+    let mut errors = FieldErrors::new();
+    let amount = match amount.map(parse_amount) {
+        None => {
+            errors.add("amount", "The amount field is required.");
+            None
+        }
+        Some(Ok(d)) if d <= Decimal::ZERO => {
+            errors.add("amount", "The amount field must be positive.");
+            None
+        }
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => {
+            errors.add("amount", "The amount field must be a number.");
+            None
+        }
+    };
+    let unit = match currency {
+        None => Some(program.settings.currency.clone()),
+        Some(c) => match Currency::parse(c) {
+            Some(c) => Some(c.as_str().to_string()),
+            None => {
+                errors.add(
+                    "currency",
+                    "The currency field must be a 3-letter currency code.",
+                );
+                None
+            }
+        },
+    };
+    if let Some(n) = &note {
+        crate::validate::check_text(&mut errors, "note", n);
+    }
+    errors.into_result()?;
+    let (amount, unit) = (amount.unwrap_or_default(), unit.unwrap_or_default());
+    let entry = NewEntry {
+        holder: Holder::Partner(partner.partner.row_id),
+        kind: EntryKind::Payout,
+        reward_kind: Some("commission".into()),
+        beneficiary: Some("partner".into()),
+        amount: -amount,
+        unit: unit.clone(),
+        rule_version: None,
+        rule_path: None,
+        available_at: now,
+        note,
+    };
+    match store
+        .append_entry(program.id, entry, Some(Decimal::ZERO), now)
+        .await?
+    {
+        Some(written) => Ok((partner, written)),
+        None => {
+            let entries = store
+                .holder_entries(program.id, Holder::Partner(partner.partner.row_id))
+                .await?;
+            let owed = commissions(&entries, now)
+                .not_paid
+                .get(&unit)
+                .copied()
+                .unwrap_or_default();
+            Err(CoreError::field(
+                "amount",
+                format!(
+                    "The partner has {} {unit} approved and unpaid; a payout of {} would exceed it.",
+                    owed.normalize(),
+                    amount.normalize()
+                ),
+            ))
+        }
+    }
+}
+
 /// `POST /v1/partners/{id}/reward`: a one-off bonus outside the rules (`amount` ≥ 0.01 in
 /// the program's currency, `date` defaulting to now, `note`), a `bonus` ledger entry.
 pub async fn partner_bonus(

@@ -237,3 +237,71 @@ crate::affiliate_tests!(
     idempotency_key_replays_the_first_answer,
     ledger_export_is_csv,
 );
+
+/// Payouts (admin API): at most what is approved and unpaid; a refund after the payout leaves
+/// a negative balance (what the partner owes), not rewritten history.
+async fn payouts_and_refund_after_payout(app: TestApp) {
+    setup(&app).await;
+    app.post(
+        "/v1/transactions",
+        json!({"key":"t1","amount":99.99,"customer":{"key":"c1"}}),
+    )
+    .await
+    .ok();
+    let t = generate_admin_token();
+    app.store
+        .create_admin_token(t.hash, t.hint, SystemClock.now())
+        .await
+        .unwrap();
+    let pay = |body: Value| {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!(
+                "/admin/v1/programs/{}/payouts",
+                app.program.public_id
+            ))
+            .header("authorization", format!("Bearer {}", t.secret))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        app.send(req)
+    };
+    let too_much = pay(json!({"partner":"p1","amount":30})).await.invalid();
+    assert!(
+        too_much["amount"][0]
+            .as_str()
+            .unwrap()
+            .contains("29.997 USD approved"),
+        "{too_much}"
+    );
+    let paid = pay(json!({"partner":"p1","amount":29.997,"note":"November"}))
+        .await
+        .ok();
+    assert_eq!(paid["data"]["amount"], json!(29.997));
+    let p = app.get("/v1/partners/p1").await.ok();
+    assert_eq!(p["data"]["commissions"]["paid"], json!(29.997));
+    assert_eq!(p["data"]["commissions"]["not_paid"], json!([]));
+    // Nothing is left to pay.
+    pay(json!({"partner":"p1","amount":0.01})).await.invalid();
+    app.delete("/v1/transactions/t1").await.ok();
+    let p = app.get("/v1/partners/p1").await.ok();
+    assert_eq!(
+        p["data"]["commissions"]["paid"],
+        json!(29.997),
+        "history is kept"
+    );
+    assert_eq!(
+        p["data"]["commissions"]["not_paid"],
+        json!([{"currency":"USD","amount":-29.997}]),
+        "the partner owes the refunded commission"
+    );
+    let report = audit::verify(&*app.store, &app.program, SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(report.problems, vec![]);
+}
+
+mod payouts {
+    use super::*;
+    crate::affiliate_tests!(payouts_and_refund_after_payout);
+}
