@@ -7,7 +7,8 @@ use axum::response::Response;
 use referd_core::customer::CustomerLookup;
 use referd_core::ids::ProgramType;
 use referd_core::ledger::{Holder, LedgerEntry, Transaction, TransactionFilter};
-use referd_core::partner::PartnerLookup;
+use referd_core::page::{PageRequest, SortOrder};
+use referd_core::partner::PartnerLinkSearch;
 use referd_core::program::Program;
 use referd_core::service::affiliate_customers::{self, AffiliateCustomerInput};
 use referd_core::service::customers::{self, CustomerInput, ReferrerRef};
@@ -167,12 +168,25 @@ async fn holder_names(
             if let Holder::Partner(p) = e.holder
                 && Some(p) != tx.partner
                 && !names.contains_key(&e.holder)
-                && let Some(view) = state
-                    .store
-                    .find_partner(program.id, &PartnerLookup::Row(p))
-                    .await?
             {
-                names.insert(e.holder, view.default_key);
+                // The partner's default link comes first: one indexed read, where a partner
+                // lookup would also count its customers on every answer.
+                let search = PartnerLinkSearch {
+                    key: None,
+                    partner: Some(p),
+                };
+                let first = PageRequest {
+                    page: 1,
+                    per_page: 1,
+                    sort: SortOrder::Asc,
+                };
+                let links = state
+                    .store
+                    .search_partner_links(program.id, &search, first)
+                    .await?;
+                if let Some(link) = links.into_iter().find(|l| l.is_default) {
+                    names.insert(e.holder, link.key);
+                }
             }
         }
     }
@@ -213,6 +227,7 @@ pub async fn create(State(state): State<AppState>, Auth(program): Auth, p: Param
         let mut e = FieldErrors::new();
         let input = sale_input(&p, &mut e);
         e.into_result()?;
+        // Checked before the buyer is resolved: an invalid sale must not create its customer.
         service::check(&program, &input, "", now)?;
         let buyer = buyer(&state, &program, &p).await?;
         let out = service::create(&*state.store, &program, &buyer, &input, "", now).await?;
