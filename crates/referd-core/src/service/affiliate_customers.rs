@@ -5,13 +5,13 @@
 use crate::affiliate::{
     AffiliateCustomer, AffiliateCustomerFilter, AffiliateCustomerPatch, NewAffiliateCustomer,
 };
-use crate::customer::{CustomerLookup, CustomerSearch, CustomerStatus};
+use crate::customer::{CustomerLookup, CustomerSearch};
 use crate::error::{CoreError, CoreResult};
 use crate::page::{Page, PageRequest};
 use crate::partner::{LinkRowId, Partner, PartnerStatus};
 use crate::program::{LinkFormat, Program};
 use crate::service::conflict_error;
-use crate::service::customers::{Transition, validate_email};
+use crate::service::customers::{Transition, apply_transition, validate_email};
 use crate::service::partners::{PartnerRef, check_tags, require_affiliate};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -302,21 +302,8 @@ pub async fn transition(
     transition: Transition,
     now: Timestamp,
 ) -> CoreResult<()> {
-    use CustomerStatus::{Active, Archived, Deleted};
     let current = find(store, program, lookup).await?;
-    let (from, to): (&[CustomerStatus], _) = match transition {
-        Transition::Archive => (&[Active], Archived),
-        Transition::Restore => (&[Archived], Active),
-        Transition::Delete => (&[Active, Archived], Deleted),
-    };
-    let changed = store
-        .set_customer_status(program.id, current.row_id, from, to, now)
-        .await?;
-    match (changed, transition) {
-        (true, _) => Ok(()),
-        (false, Transition::Delete) => Err(CoreError::NotFound("Customer")),
-        (false, _) => Err(CoreError::ActionFailed),
-    }
+    apply_transition(store, program, current.row_id, transition, now).await
 }
 
 #[cfg(test)]

@@ -439,15 +439,28 @@ pub async fn transition(
     transition: Transition,
     now: Timestamp,
 ) -> CoreResult<()> {
-    use CustomerStatus::{Active, Archived, Deleted};
     let current = find(store, program, lookup).await?;
+    apply_transition(store, program, current.customer.row_id, transition, now).await
+}
+
+/// The customer status machine, shared by both customer flavours: archive (active →
+/// archived), restore (archived → active), delete (either → the deleted tombstone). The
+/// check and the change are one store step.
+pub(crate) async fn apply_transition(
+    store: &dyn Store,
+    program: &Program,
+    customer: CustomerRowId,
+    transition: Transition,
+    now: Timestamp,
+) -> CoreResult<()> {
+    use CustomerStatus::{Active, Archived, Deleted};
     let (from, to): (&[CustomerStatus], _) = match transition {
         Transition::Archive => (&[Active], Archived),
         Transition::Restore => (&[Archived], Active),
         Transition::Delete => (&[Active, Archived], Deleted),
     };
     let changed = store
-        .set_customer_status(program.id, current.customer.row_id, from, to, now)
+        .set_customer_status(program.id, customer, from, to, now)
         .await?;
     match (changed, transition) {
         (true, _) => Ok(()),
