@@ -11,6 +11,7 @@
 #   bench/run.sh --quick          # 1 round of 3s: smoke test
 #   bench/run.sh --ceilings-only  # nginx + pgbench only (no referd build)
 #   ROUNDS=5 DURATION=20s bench/run.sh
+#   ONLY="affiliate transactions" bench/run.sh   # only these groups (+ ceilings)
 #
 # Results go to bench/out/<timestamp>/ (results.md, results.tsv, raw/).
 # Traffic goes to 127.0.0.1 only. Every server this script starts is stopped
@@ -21,7 +22,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ROUNDS=${ROUNDS:-3}
@@ -627,6 +628,9 @@ run_pgbench() {
 
 log "output: $OUT"
 log "rounds: $ROUNDS x $DURATION; wrk ${WRK_ARGS[*]}"
+# wanted GROUP: whether ONLY (space-separated groups) is empty or names GROUP.
+wanted() { [[ -z "${ONLY:-}" || " $ONLY " == *" $1 "* ]]; }
+
 start_nginx
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -638,12 +642,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
         "http://$HOST:$NGINX_PORT/v1/customers/" "$SEED_PREFIX" "$SEED_COUNT" ""
     sleep 1
     if [[ -z "$CEILINGS_ONLY" ]]; then
-        bench_referd sqlite "$round"
-        bench_referd postgres "$round"
-        bench_affiliate sqlite "$round"
-        bench_affiliate postgres "$round"
-        bench_transactions sqlite "$round"
-        bench_transactions postgres "$round"
+        if wanted customers; then
+            bench_referd sqlite "$round"
+            bench_referd postgres "$round"
+        fi
+        if wanted affiliate; then
+            bench_affiliate sqlite "$round"
+            bench_affiliate postgres "$round"
+        fi
+        if wanted transactions; then
+            bench_transactions sqlite "$round"
+            bench_transactions postgres "$round"
+        fi
     fi
     bench_pgbench "$round"
     sleep 1

@@ -7,7 +7,9 @@
 //! - A retry that arrives while the first request still runs is a 409: the client retries
 //!   later and then gets the kept answer.
 //! - A 5xx answer is not kept (the claim is released), so a retry after a server failure runs
-//!   again.
+//!   again. A claim whose process died before answering (a crash, a kill) is abandoned after
+//!   five minutes (`IDEMPOTENCY_ABANDONED_AFTER_MICROS`): retries get 409 until then, and run
+//!   again after.
 //! - Requests without the header, or whose key does not authenticate, pass through untouched
 //!   (the handler then answers 401 as usual).
 //!

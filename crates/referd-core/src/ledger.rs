@@ -195,7 +195,9 @@ pub struct NewTransaction {
     /// The buyer's count of active rewardable sales the rewards were computed against
     /// ([`crate::store::TransactionStore::count_customer_sales`]). If it changed meanwhile
     /// (a concurrent sale of the same customer), nothing is written: [`Recorded::Stale`].
-    pub expected_prior_sales: u64,
+    /// `None` when the rewards do not depend on it (the rules in force do not look at the
+    /// customer's history): the store then neither counts nor serialises the buyer's sales.
+    pub expected_prior_sales: Option<u64>,
     /// The reward entries (each gets this transaction as its cause).
     pub entries: Vec<NewEntry>,
 }

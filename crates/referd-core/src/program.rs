@@ -18,6 +18,9 @@ pub struct Program {
     pub name: String,
     pub website: Option<String>,
     pub settings: ProgramSettings,
+    /// The version of the reward rules in force (0: none ever set). Read with the program on
+    /// every request, so a sale knows whether its cached rules are current without a query.
+    pub rules_version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -234,6 +237,7 @@ mod tests {
             name: name.into(),
             website: website.map(Into::into),
             settings: ProgramSettings::default(),
+            rules_version: 0,
             created_at: Timestamp::from_micros(0),
             updated_at: Timestamp::from_micros(0),
         }

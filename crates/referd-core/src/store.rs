@@ -320,6 +320,8 @@ pub trait RuleStore: Send + Sync {
     async fn current_rules(&self, program: ProgramRowId) -> StoreResult<Option<RuleVersion>>;
     /// Every version, newest first.
     async fn list_rule_versions(&self, program: ProgramRowId) -> StoreResult<Vec<RuleVersion>>;
+    /// This store's parsed rule sets (see [`crate::rules::cache`]).
+    fn rules_cache(&self) -> &crate::rules::cache::RulesCache;
 }
 
 /// An admin token as listed to operators (never the secret).
@@ -349,8 +351,9 @@ pub trait AdminTokenStore: Send + Sync {
 #[async_trait]
 pub trait TransactionStore: Send + Sync {
     /// In one database transaction: when a live (not deleted) transaction of the program has
-    /// `new.key`, answers [`Recorded::Existing`] with it and its entries; else when the buyer's
-    /// active rewardable sales no longer number `new.expected_prior_sales`, answers
+    /// `new.key`, answers [`Recorded::Existing`] with it and its entries; else when
+    /// `new.expected_prior_sales` is given and the buyer's active rewardable sales no longer
+    /// number it (checked under a lock on the buyer's sales until commit), answers
     /// [`Recorded::Stale`]; else inserts the transaction and its entries (each entry's cause
     /// is the new transaction) and answers [`Recorded::Created`]. Two concurrent calls with one
     /// key create one transaction: the other gets `Existing`.
@@ -465,6 +468,12 @@ pub trait TransactionStore: Send + Sync {
     ) -> StoreResult<RewardsSummary>;
 }
 
+/// How long a claim may stay without an answer before it counts as abandoned: its request
+/// died with its process (a crash, a kill) and will never complete it. Far longer than any
+/// request runs (PostgreSQL statements time out after seconds), short enough that a client's
+/// retries get through the same day.
+pub const IDEMPOTENCY_ABANDONED_AFTER_MICROS: i64 = 5 * 60 * 1_000_000;
+
 /// What claiming an `Idempotency-Key` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
@@ -482,7 +491,9 @@ pub enum IdempotencyClaim {
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` for a request whose fingerprint is `request_hash`, atomically: of two
     /// concurrent claims of one key, one gets `New` and the other `InProgress`. A claim older
-    /// than `expire_before` (kept answers and abandoned claims alike) is forgotten first.
+    /// than `expire_before` (kept answers and abandoned claims alike) is forgotten first, and
+    /// so is a claim without an answer older than [`IDEMPOTENCY_ABANDONED_AFTER_MICROS`]
+    /// before `now`.
     async fn claim_idempotency_key(
         &self,
         program: ProgramRowId,

@@ -11,16 +11,17 @@
 
 use async_trait::async_trait;
 use referd_core::program::ProgramRowId;
-use referd_core::store::{IdempotencyClaim, IdempotencyStore};
+use referd_core::store::{IDEMPOTENCY_ABANDONED_AFTER_MICROS, IdempotencyClaim, IdempotencyStore};
 use referd_core::time::Timestamp;
 use referd_core::{StoreError, StoreResult};
 use sqlx::Row;
 
 use crate::{PostgresStore, db_error};
 
-/// Forgets the key's claim when it is older than `$3`.
-const EXPIRE: &str =
-    "DELETE FROM idempotency_keys WHERE program_id = $1 AND key = $2 AND created_at < $3";
+/// Forgets the key's claim when it is older than `$3`, or has no answer and is older than
+/// `$4` (abandoned: its request died with its process).
+const EXPIRE: &str = "DELETE FROM idempotency_keys WHERE program_id = $1 AND key = $2 \
+     AND (created_at < $3 OR (status IS NULL AND created_at < $4))";
 
 /// Claims the key: a row only when the key is free.
 const CLAIM: &str = "INSERT INTO idempotency_keys (program_id, key, request_hash, created_at) \
@@ -53,6 +54,7 @@ impl IdempotencyStore for PostgresStore {
             .bind(program.0)
             .bind(key)
             .bind(expire_before.as_micros())
+            .bind(now.as_micros() - IDEMPOTENCY_ABANDONED_AFTER_MICROS)
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;

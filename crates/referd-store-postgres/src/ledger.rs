@@ -16,8 +16,9 @@ use referd_core::program::ProgramRowId;
 use referd_core::time::Timestamp;
 use referd_core::{StoreError, StoreResult};
 use rust_decimal::Decimal;
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{PgConnection, Row};
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row};
 
 use crate::db_error;
 
@@ -238,6 +239,20 @@ pub(crate) async fn insert_transaction_entries(
     if new.is_empty() {
         return Ok(Vec::new());
     }
+    let query = sqlx::query(INSERT_TRANSACTION_ENTRIES)
+        .bind(program.0)
+        .bind(transaction.0)
+        .bind(now.as_micros());
+    bind_entry_arrays(query, new).fetch_all(conn).await
+}
+
+/// Binds `new` as the eleven column arrays the `UNNEST` of [`INSERT_TRANSACTION_ENTRIES`]
+/// reads (holder kind, holder row, kind, reward kind, beneficiary, amount, unit, rule
+/// version, rule path, available at, note), as the next parameters of `query`.
+pub(crate) fn bind_entry_arrays<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    new: &[NewEntry],
+) -> Query<'q, Postgres, PgArguments> {
     let n = new.len();
     let mut holder_kinds = Vec::with_capacity(n);
     let mut holder_rows = Vec::with_capacity(n);
@@ -255,19 +270,16 @@ pub(crate) async fn insert_transaction_entries(
         holder_kinds.push(kind);
         holder_rows.push(row);
         kinds.push(e.kind.as_str());
-        reward_kinds.push(e.reward_kind.as_deref());
-        beneficiaries.push(e.beneficiary.as_deref());
+        reward_kinds.push(e.reward_kind.clone());
+        beneficiaries.push(e.beneficiary.clone());
         amounts.push(e.amount.to_string());
-        units.push(e.unit.as_str());
+        units.push(e.unit.clone());
         rule_versions.push(e.rule_version);
-        rule_paths.push(e.rule_path.as_deref());
+        rule_paths.push(e.rule_path.clone());
         available.push(e.available_at.as_micros());
-        notes.push(e.note.as_deref());
+        notes.push(e.note.clone());
     }
-    sqlx::query(INSERT_TRANSACTION_ENTRIES)
-        .bind(program.0)
-        .bind(transaction.0)
-        .bind(now.as_micros())
+    query
         .bind(holder_kinds)
         .bind(holder_rows)
         .bind(kinds)
@@ -279,8 +291,46 @@ pub(crate) async fn insert_transaction_entries(
         .bind(rule_paths)
         .bind(available)
         .bind(notes)
-        .fetch_all(conn)
-        .await
+}
+
+/// The entries [`bind_entry_arrays`] inserted, rebuilt from what was bound and the row ids
+/// the insert gave them (in the same order, as `ORDER BY j.n` assigns them): what reading
+/// them back would answer, without the read.
+pub(crate) fn inserted_entries(
+    program: ProgramRowId,
+    transaction: TransactionRowId,
+    new: &[NewEntry],
+    row_ids: &[i64],
+    now: Timestamp,
+) -> StoreResult<Vec<LedgerEntry>> {
+    if row_ids.len() != new.len() {
+        return Err(StoreError::Backend(format!(
+            "{} entries inserted for {} given",
+            row_ids.len(),
+            new.len()
+        )));
+    }
+    Ok(new
+        .iter()
+        .zip(row_ids)
+        .map(|(e, &row_id)| LedgerEntry {
+            row_id,
+            program_id: program,
+            holder: e.holder,
+            kind: e.kind,
+            reward_kind: e.reward_kind.clone(),
+            beneficiary: e.beneficiary.clone(),
+            amount: e.amount,
+            unit: e.unit.clone(),
+            transaction: Some(transaction),
+            reverses: None,
+            rule_version: e.rule_version,
+            rule_path: e.rule_path.clone(),
+            available_at: e.available_at,
+            created_at: now,
+            note: e.note.clone(),
+        })
+        .collect())
 }
 
 /// See [`referd_core::store::TransactionStore::count_holder_rewards`].

@@ -90,6 +90,7 @@ pub struct PostgresStore {
     keys: KeyReader,
     /// Fresh planner statistics as tables grow (autovacuum may be off).
     analyzers: stats::Analyzers,
+    rules: referd_core::rules::cache::RulesCache,
 }
 
 impl PostgresStore {
@@ -131,6 +132,7 @@ impl PostgresStore {
             affiliate_writer,
             keys,
             analyzers,
+            rules: Default::default(),
         })
     }
 }

@@ -59,6 +59,8 @@ macro_rules! program_columns {
             $t,
             "portal_flags::text AS portal_flags, ",
             $t,
+            "rules_version, ",
+            $t,
             "created_at, ",
             $t,
             "updated_at"
@@ -238,6 +240,7 @@ pub(crate) fn program(row: &PgRow) -> StoreResult<Program> {
         name: get(row, "name")?,
         website: get(row, "website")?,
         settings: program_settings(row)?,
+        rules_version: get(row, "rules_version")?,
         created_at: Timestamp::from_micros(get(row, "created_at")?),
         updated_at: Timestamp::from_micros(get(row, "updated_at")?),
     })

@@ -18,6 +18,9 @@ const INSERT_NEXT: &str = "INSERT INTO rule_versions (program_id, version, body,
      SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM rule_versions WHERE program_id = $1 \
      RETURNING version";
 
+/// The program row names the version in force (see `referd_core::rules::cache`).
+const SET_IN_FORCE: &str = "UPDATE programs SET rules_version = $2 WHERE id = $1";
+
 const CURRENT: &str = "SELECT version, body, created_at FROM rule_versions \
      WHERE program_id = $1 ORDER BY version DESC LIMIT 1";
 
@@ -46,6 +49,12 @@ impl RuleStore for PostgresStore {
             .await
             .map_err(db_error)?;
         let version: i64 = row.try_get(0).map_err(db_error)?;
+        sqlx::query(SET_IN_FORCE)
+            .bind(program.0)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(RuleVersion {
             version,
@@ -68,6 +77,10 @@ impl RuleStore for PostgresStore {
             })
         })
         .transpose()
+    }
+
+    fn rules_cache(&self) -> &referd_core::rules::cache::RulesCache {
+        &self.rules
     }
 
     async fn list_rule_versions(&self, program: ProgramRowId) -> StoreResult<Vec<RuleVersion>> {

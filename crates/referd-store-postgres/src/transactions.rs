@@ -9,9 +9,12 @@
 //! "Live" means `deleted_at IS NULL`; a refund sets it (with status `deleted`), which frees
 //! the key in the partial unique index `transactions_program_key`.
 //!
-//! Not routed through the group-commit writer: a sale is one short transaction whose checks
-//! (the key, the buyer's prior sales) need the buyer's lock, which batching would hold for the
-//! whole batch.
+//! A sale whose rewards do not depend on the buyer's earlier sales (the usual rule sets) is
+//! one statement: the transaction and its entries inserted together, the key settled by the
+//! unique index (`ON CONFLICT DO NOTHING`), committed on its own: one round trip. A sale whose
+//! rewards do (first-N periods, first-purchase rewards) is a short transaction that locks the
+//! buyer, so the prior-sales count and the key check are exact until commit. Neither is routed
+//! through the group-commit writer: the locked kind would hold its lock for a whole batch.
 
 use std::collections::HashMap;
 
@@ -122,6 +125,35 @@ const INSERT_TRANSACTION: &str = concat!(
      SELECT ",
     transaction_columns!(),
     " FROM t",
+    transaction_joins!()
+);
+
+/// A sale in one statement: the transaction (unless a live one holds the key: then no row),
+/// its entries (params `$16`… as [`ledger::bind_entry_arrays`] binds them), and the
+/// transaction read back through the joins with its entries' row ids in insert order.
+const RECORD_SALE: &str = concat!(
+    "WITH t AS (INSERT INTO transactions (program_id, key, customer_row_id, partner_row_id, \
+         referrer_row_id, amount, currency, action, product_id, product_type, rewardable, \
+         rewarded, status, request_hash, created_at, recorded_at) \
+     VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10, $11, $12, 'active', $13, $14, $15) \
+     ON CONFLICT (program_id, key) WHERE deleted_at IS NULL DO NOTHING \
+     RETURNING *), \
+     e AS (INSERT INTO ledger_entries (program_id, holder_kind, holder_row_id, kind, \
+         reward_kind, beneficiary, amount, unit, transaction_row_id, rule_version, rule_path, \
+         available_at, created_at, note) \
+     SELECT $1, j.holder_kind, j.holder_row_id, j.kind, j.reward_kind, j.beneficiary, \
+         j.amount::numeric, j.unit, t.row_id, j.rule_version, j.rule_path, j.available_at, $15, \
+         j.note \
+     FROM t CROSS JOIN UNNEST($16::text[], $17::bigint[], $18::text[], $19::text[], \
+         $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[], $25::bigint[], \
+         $26::text[]) \
+         WITH ORDINALITY AS j (holder_kind, holder_row_id, kind, reward_kind, beneficiary, \
+             amount, unit, rule_version, rule_path, available_at, note, n) \
+     ORDER BY j.n \
+     RETURNING row_id) \
+     SELECT ",
+    transaction_columns!(),
+    ", ARRAY(SELECT row_id FROM e ORDER BY row_id) AS entry_ids FROM t",
     transaction_joins!()
 );
 
@@ -275,11 +307,69 @@ fn lost_key(e: &sqlx::Error) -> bool {
         if db.is_unique_violation() && db.constraint() == Some(KEY_INDEX))
 }
 
-/// One attempt of [`TransactionStore::record_transaction`]; `None` when a concurrent sale
-/// with another buyer took the key first (this attempt is rolled back).
+/// Whether an error is a foreign key naming a row that is gone (the buyer deleted meanwhile).
+fn gone(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+/// One attempt of [`TransactionStore::record_transaction`]; `None` when another sale holds
+/// the key (the caller reads it).
 async fn try_record(
     pool: &PgPool,
     new: &NewTransaction,
+    now: Timestamp,
+) -> StoreResult<Option<Recorded>> {
+    match new.expected_prior_sales {
+        None => record_unlocked(pool, new, now).await,
+        Some(expected) => record_locked(pool, new, expected, now).await,
+    }
+}
+
+/// A sale whose rewards need no history: [`RECORD_SALE`], one round trip.
+async fn record_unlocked(
+    pool: &PgPool,
+    new: &NewTransaction,
+    now: Timestamp,
+) -> StoreResult<Option<Recorded>> {
+    let program = new.program_id;
+    let query = sqlx::query(RECORD_SALE)
+        .bind(program.0)
+        .bind(&new.key)
+        .bind(new.customer.0)
+        .bind(new.partner.map(|p| p.0))
+        .bind(new.referrer.map(|r| r.0))
+        .bind(new.amount.to_string())
+        .bind(new.currency.as_str())
+        .bind(&new.action)
+        .bind(&new.product_id)
+        .bind(&new.product_type)
+        .bind(new.rewardable)
+        .bind(new.rewarded)
+        .bind(&new.request_hash)
+        .bind(new.created_at.as_micros())
+        .bind(now.as_micros());
+    let row = match ledger::bind_entry_arrays(query, &new.entries)
+        .fetch_optional(pool)
+        .await
+    {
+        Ok(Some(row)) => row,
+        // A live transaction holds the key (the insert waited for it to commit).
+        Ok(None) => return Ok(None),
+        Err(e) if gone(&e) => return Err(StoreError::NotFound),
+        Err(e) => return Err(db_error(e)),
+    };
+    let created = transaction(&row)?;
+    let entry_ids: Vec<i64> = row.try_get("entry_ids").map_err(db_error)?;
+    let entries = ledger::inserted_entries(program, created.row_id, &new.entries, &entry_ids, now)?;
+    Ok(Some(Recorded::Created(created, entries)))
+}
+
+/// A sale whose rewards depend on the buyer's prior sales: a transaction holding the buyer's
+/// lock, which checks the key and the count before inserting.
+async fn record_locked(
+    pool: &PgPool,
+    new: &NewTransaction,
+    expected_prior_sales: u64,
     now: Timestamp,
 ) -> StoreResult<Option<Recorded>> {
     let program = new.program_id;
@@ -304,7 +394,7 @@ async fn try_record(
         .fetch_one(&mut *tx)
         .await
         .map_err(db_error)?;
-    if crate::rows::count(&prior, "n")? != new.expected_prior_sales {
+    if crate::rows::count(&prior, "n")? != expected_prior_sales {
         return Ok(Some(Recorded::Stale));
     }
     let inserted = sqlx::query(INSERT_TRANSACTION)

@@ -597,3 +597,41 @@ async fn concurrent_claims_of_one_key_yield_one_new() {
     }
     assert_eq!(news, 1);
 }
+
+/// A claim never answered (its process died) stops blocking retries after
+/// `IDEMPOTENCY_ABANDONED_AFTER_MICROS`; an answered one keeps replaying.
+#[tokio::test]
+async fn idempotency_claims_of_dead_requests_are_abandoned() {
+    use referd_core::store::IDEMPOTENCY_ABANDONED_AFTER_MICROS as ABANDON;
+    let Some(store) = store().await else { return };
+    let program = new_program(&store, ProgramType::Affiliate).await;
+    let t0 = now().as_micros();
+    let claim = |key: &'static str, micros: i64| {
+        let store = Arc::clone(&store);
+        let id = program.id;
+        async move {
+            store
+                .claim_idempotency_key(id, key, "h", at(t0 + micros), at(0))
+                .await
+                .expect("claim")
+        }
+    };
+    assert_eq!(claim("dead", 0).await, IdempotencyClaim::New);
+    assert_eq!(
+        claim("dead", ABANDON - 1).await,
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(claim("dead", ABANDON + 1).await, IdempotencyClaim::New);
+    assert_eq!(claim("done", 0).await, IdempotencyClaim::New);
+    store
+        .complete_idempotency_key(program.id, "done", 201, b"{}".to_vec())
+        .await
+        .expect("complete");
+    assert_eq!(
+        claim("done", 10 * ABANDON).await,
+        IdempotencyClaim::Replay {
+            status: 201,
+            body: b"{}".to_vec()
+        }
+    );
+}

@@ -873,3 +873,72 @@ async fn delete_program_removes_transactions_and_entries() {
     }
     pool.close().await;
 }
+
+/// A sale whose rewards need no history (`expected_prior_sales: None`) is one statement: what
+/// it answers is what a read answers, and concurrent repeats of its key make one transaction.
+#[tokio::test]
+async fn records_without_history_in_one_statement() {
+    let Some(store) = store().await else { return };
+    let (program, ada, buyer) = affiliate_setup(&store).await;
+    let holder = Holder::Partner(ada.row_id);
+    let later = Timestamp::from_micros(now().as_micros() + 30 * DAY);
+    let unlocked = |key: &str, entries: Vec<NewEntry>| NewTransaction {
+        expected_prior_sales: None,
+        ..sale(&program, buyer.row_id, Some(&ada), key, 0, entries)
+    };
+
+    let (made, entries) = created(
+        record(
+            &store,
+            unlocked(
+                "u1",
+                vec![
+                    reward(holder, "29.997", later, "affiliate.commission"),
+                    reward(holder, "3.000", later, "affiliate.parent"),
+                ],
+            ),
+        )
+        .await,
+    );
+    let read = store
+        .find_transaction(program.id, "u1")
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(read, (made.clone(), entries.clone()));
+    assert_eq!(entries[1].amount.to_string(), "3.000");
+
+    // No entries at all (not rewardable): still one transaction.
+    let (bare, none) = created(record(&store, unlocked("u2", Vec::new())).await);
+    assert!(none.is_empty());
+    assert_eq!(bare.key, "u2");
+
+    // A repeat answers the first, untouched.
+    let (again, again_entries) = existing(record(&store, unlocked("u1", Vec::new())).await);
+    assert_eq!((again, again_entries), (made, entries));
+
+    let mut set = JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        let new = unlocked("race", vec![reward(holder, "1.50", now(), "rules.0")]);
+        set.spawn(async move { store.record_transaction(new, now()).await });
+    }
+    let (mut won, mut lost) = (Vec::new(), Vec::new());
+    for r in set.join_all().await {
+        match r.expect("record") {
+            Recorded::Created(t, e) => won.push((t, e)),
+            Recorded::Existing(t, e) => lost.push((t, e)),
+            Recorded::Stale => panic!("no count to go stale"),
+        }
+    }
+    assert_eq!((won.len(), lost.len()), (1, 19));
+    assert!(lost.iter().all(|l| l == &won[0]));
+    let race_rewards = store
+        .holder_entries(program.id, holder)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.transaction == Some(won[0].0.row_id))
+        .count();
+    assert_eq!(race_rewards, 1);
+}

@@ -12,6 +12,8 @@ use referd_core::store::{IdempotencyClaim, IdempotencyStore, StoreError, StoreRe
 use referd_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use referd_core::store::IDEMPOTENCY_ABANDONED_AFTER_MICROS;
+
 use crate::{SqliteStore, backend};
 
 /// The body of `claim_idempotency_key`, inside one writer job.
@@ -23,11 +25,21 @@ fn claim(
     now: Timestamp,
     expire_before: Timestamp,
 ) -> StoreResult<IdempotencyClaim> {
-    // Kept answers and abandoned claims alike are forgotten once expired.
+    // Kept answers are forgotten once expired; claims never answered (their request died with
+    // its process) once abandoned.
+    let abandoned_before = now.as_micros() - IDEMPOTENCY_ABANDONED_AFTER_MICROS;
     conn.prepare_cached(
-        "DELETE FROM idempotency_keys WHERE program_id = ?1 AND key = ?2 AND created_at < ?3",
+        "DELETE FROM idempotency_keys WHERE program_id = ?1 AND key = ?2
+             AND (created_at < ?3 OR (status IS NULL AND created_at < ?4))",
     )
-    .and_then(|mut s| s.execute(params![program.0, key, expire_before.as_micros()]))
+    .and_then(|mut s| {
+        s.execute(params![
+            program.0,
+            key,
+            expire_before.as_micros(),
+            abandoned_before
+        ])
+    })
     .map_err(backend)?;
     let found: Option<(String, Option<i64>, Option<Vec<u8>>)> = conn
         .prepare_cached(

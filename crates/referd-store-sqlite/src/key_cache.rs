@@ -87,6 +87,7 @@ mod tests {
             name: "n".into(),
             website: None,
             settings: ProgramSettings::default(),
+            rules_version: 0,
             created_at: Timestamp::from_micros(0),
             updated_at: Timestamp::from_micros(0),
         }

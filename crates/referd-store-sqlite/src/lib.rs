@@ -45,6 +45,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     keys: key_cache::KeyCache,
+    rules: referd_core::rules::cache::RulesCache,
 }
 
 impl SqliteStore {
@@ -90,6 +91,7 @@ impl SqliteStore {
             writer: Writer::start(conn)?,
             readers: Readers::new(path),
             keys: key_cache::KeyCache::default(),
+            rules: Default::default(),
         })
     }
 }

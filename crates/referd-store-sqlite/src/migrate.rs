@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("../migrations/0005_idempotency.sql"),
     ),
+    (8, "sales", include_str!("../migrations/0008_sales.sql")),
 ];
 
 /// Applies the migrations not yet recorded. Runs inside the writer's transaction.

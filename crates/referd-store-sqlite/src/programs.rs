@@ -49,6 +49,7 @@ impl ProgramStore for SqliteStore {
                     website: new.website,
                     // The columns' defaults (migration 0002) are the domain's defaults.
                     settings: ProgramSettings::default(),
+                    rules_version: 0,
                     created_at: new.created_at,
                     updated_at: new.created_at,
                 };

@@ -64,7 +64,7 @@ macro_rules! program_columns {
             $p, "id, ", $p, "public_id, ", $p, "program_type, ", $p, "name, ", $p, "website, ",
             $p, "created_at, ", $p, "updated_at, ", $p, "currency, ", $p, "cookie_lifetime, ",
             $p, "referral_param, ", $p, "link_format, ", $p, "program_flags, ",
-            $p, "portal_flags"
+            $p, "portal_flags, ", $p, "rules_version"
         )
     };
 }
@@ -90,6 +90,7 @@ pub(crate) fn program(row: &Row<'_>) -> rusqlite::Result<Program> {
             program_flags: json_at(row, 11)?,
             portal_flags: json_at(row, 12)?,
         },
+        rules_version: row.get(13)?,
         created_at: Timestamp::from_micros(row.get(5)?),
         updated_at: Timestamp::from_micros(row.get(6)?),
     })

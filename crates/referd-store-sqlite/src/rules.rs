@@ -17,7 +17,8 @@ impl RuleStore for SqliteStore {
         body: String,
         now: Timestamp,
     ) -> StoreResult<RuleVersion> {
-        self.writer
+        let inserted = self
+            .writer
             .run(move |conn| {
                 // Writes are serial in the writer, so max + 1 cannot be taken twice.
                 let version: i64 = conn
@@ -31,13 +32,25 @@ impl RuleStore for SqliteStore {
                         s.query_row(params![program.0, body, now.as_micros()], |r| r.get(0))
                     })
                     .map_err(backend)?;
+                // The program row names the version in force (see referd_core::rules::cache).
+                conn.prepare_cached("UPDATE programs SET rules_version = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![program.0, version]))
+                    .map_err(backend)?;
                 Ok(RuleVersion {
                     version,
                     body,
                     created_at: now,
                 })
             })
-            .await
+            .await;
+        // Cached programs carry the old version: this process sees the new rules at once
+        // (another process within the key cache's TTL).
+        self.keys.clear();
+        inserted
+    }
+
+    fn rules_cache(&self) -> &referd_core::rules::cache::RulesCache {
+        &self.rules
     }
 
     async fn current_rules(&self, program: ProgramRowId) -> StoreResult<Option<RuleVersion>> {

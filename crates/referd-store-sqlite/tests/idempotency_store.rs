@@ -214,3 +214,38 @@ async fn deleting_a_program_removes_its_keys() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// A claim never answered (its process died) stops blocking retries after
+/// `IDEMPOTENCY_ABANDONED_AFTER_MICROS`; an answered one keeps replaying for its whole life.
+#[tokio::test]
+async fn claims_of_dead_requests_are_abandoned() {
+    use referd_core::store::IDEMPOTENCY_ABANDONED_AFTER_MICROS as ABANDON;
+    let (s, _dir) = db().await;
+    let p = program(&s).await;
+    let t0 = 1_000_000_000_000_i64;
+    let t = |micros: i64| Timestamp::from_micros(t0 + micros);
+    let claim = |key: &'static str, micros: i64| {
+        s.claim_idempotency_key(p.id, key, "h", t(micros), Timestamp::from_micros(0))
+    };
+    assert_eq!(claim("dead", 0).await.unwrap(), IdempotencyClaim::New);
+    assert_eq!(
+        claim("dead", ABANDON - 1).await.unwrap(),
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(
+        claim("dead", ABANDON + 1).await.unwrap(),
+        IdempotencyClaim::New
+    );
+
+    assert_eq!(claim("done", 0).await.unwrap(), IdempotencyClaim::New);
+    s.complete_idempotency_key(p.id, "done", 200, b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        claim("done", 10 * ABANDON).await.unwrap(),
+        IdempotencyClaim::Replay {
+            status: 200,
+            body: b"{}".to_vec()
+        }
+    );
+}

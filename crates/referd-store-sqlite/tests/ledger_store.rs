@@ -161,7 +161,7 @@ fn sale(
         rewarded: false,
         request_hash: format!("hash-{key}"),
         created_at: at(5),
-        expected_prior_sales: prior,
+        expected_prior_sales: Some(prior),
         entries,
     }
 }
@@ -289,7 +289,7 @@ async fn refer_a_friend_transactions_show_customer_and_referrer_ids() {
                 rewarded: true,
                 request_hash: "h".into(),
                 created_at: at(2),
-                expected_prior_sales: 0,
+                expected_prior_sales: Some(0),
                 entries: vec![],
             },
             at(3),
@@ -1022,4 +1022,60 @@ async fn entries_between_is_half_open_and_per_program() {
         amounts(s.entries_between(other.id, at(0), at(1000)).await.unwrap()),
         [d("9")]
     );
+}
+
+/// Without a count to check (`expected_prior_sales: None`), the key index alone settles
+/// repeats: the answer equals a read, a repeat answers the first, and concurrent repeats make
+/// one transaction with one set of entries.
+#[tokio::test]
+async fn records_without_history_rely_on_the_key_index() {
+    let db = db().await;
+    let s = &db.store;
+    let (p, par, c) = setup(s).await;
+    let holder = Holder::Partner(par.row_id);
+    let unlocked = |key: &str, entries: Vec<NewEntry>| NewTransaction {
+        expected_prior_sales: None,
+        ..sale(&p, &par, &c, key, 0, entries)
+    };
+
+    let (tx, entries) = created(
+        s.record_transaction(
+            unlocked("u1", vec![reward(holder, "29.997", at(100))]),
+            at(6),
+        )
+        .await
+        .unwrap(),
+    );
+    let read = s
+        .find_transaction(p.id, "u1")
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(read, (tx.clone(), entries.clone()));
+
+    match s
+        .record_transaction(unlocked("u1", Vec::new()), at(7))
+        .await
+        .unwrap()
+    {
+        Recorded::Existing(t, e) => assert_eq!((t, e), (tx, entries)),
+        other => panic!("expected Existing, got {other:?}"),
+    }
+
+    let mut set = tokio::task::JoinSet::new();
+    let store = std::sync::Arc::new(SqliteStore::open(&db.path).expect("open"));
+    for _ in 0..12 {
+        let store = store.clone();
+        let new = unlocked("race", vec![reward(holder, "1.50", at(100))]);
+        set.spawn(async move { store.record_transaction(new, at(8)).await });
+    }
+    let mut made = 0;
+    for r in set.join_all().await {
+        if let Recorded::Created(..) = r.expect("record") {
+            made += 1;
+        }
+    }
+    assert_eq!(made, 1);
+    let (_, race_entries) = s.find_transaction(p.id, "race").await.unwrap().unwrap();
+    assert_eq!(race_entries.len(), 1);
 }

@@ -24,6 +24,7 @@
 //! }
 //! ```
 
+pub mod cache;
 pub mod eval;
 mod parse;
 
@@ -52,6 +53,28 @@ pub struct RuleSet {
     pub rounding: Option<Rounding>,
     pub affiliate: Option<AffiliateRules>,
     pub referral: Option<ReferralRules>,
+}
+
+impl RuleSet {
+    /// Whether a sale's rewards depend on how many sales its customer made before: a
+    /// first-N commission period, or a refer-a-friend reward for the first purchase. Only
+    /// then must a sale count them, and be recorded serially with the customer's other sales.
+    pub fn needs_sale_history(&self) -> bool {
+        let first_n = |p: &Period| matches!(p, Period::FirstTransactions(_));
+        let affiliate = self.affiliate.as_ref().is_some_and(|a| {
+            first_n(&a.period)
+                || a.partners
+                    .iter()
+                    .any(|p| p.period.as_ref().is_some_and(first_n))
+        });
+        let referral = self.referral.as_ref().is_some_and(|r| {
+            r.referring
+                .iter()
+                .chain(&r.referred)
+                .any(|reward| reward.trigger == Trigger::FirstPurchase)
+        });
+        affiliate || referral
+    }
 }
 
 /// An amount rule: a percentage of the transaction amount, or a fixed amount.

@@ -324,6 +324,7 @@ mod tests {
                 referral_param: param.map(Into::into),
                 ..ProgramSettings::default()
             },
+            rules_version: 0,
             created_at: Timestamp::from_micros(0),
             updated_at: Timestamp::from_micros(0),
         }

@@ -166,9 +166,10 @@ async fn signup_rewards(
     use crate::money::Currency;
     use crate::rules::eval::{Beneficiary, LineKind, ReferralEvent, Side, Unit, referral_rewards};
 
-    let Some((version, set)) = crate::service::rules::current(store, program).await? else {
+    let Some(in_force) = crate::service::rules::in_force(store, program).await? else {
         return Ok(());
     };
+    let (version, set) = &*in_force;
     let Some(raf) = &set.referral else {
         return Ok(());
     };
@@ -196,7 +197,7 @@ async fn signup_rewards(
     let currency = Currency::parse(&program.settings.currency)
         .unwrap_or_else(|| Currency::parse("USD").expect("USD"));
     let lines = referral_rewards(
-        &set,
+        set,
         &currency,
         &ReferralEvent::Signup { at: now },
         &|s, i| prior.get(&(s, i)).copied().unwrap_or(0),

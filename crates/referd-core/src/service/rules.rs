@@ -1,11 +1,14 @@
 //! Reward rule use cases: setting a new version of a program's rules (validated, and only the
 //! sections its program type uses), and reading the version in force.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::error::{CoreError, CoreResult};
 use crate::ids::ProgramType;
 use crate::program::Program;
+use crate::rules::cache::RulesInForce;
 use crate::rules::{RuleSet, RuleVersion, parse_rules};
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -53,6 +56,25 @@ pub async fn set(
         .map_err(|e| CoreError::Internal(format!("rules serialisation: {e}")))?;
     let version = store.insert_rule_version(program.id, text, now).await?;
     Ok((version, rules))
+}
+
+/// The rules in force for a sale: the version the program row names, from the store's cache
+/// when it holds that version (no query), else read and parsed once. `None` when none were
+/// ever set (then nothing is rewarded).
+pub async fn in_force(store: &dyn Store, program: &Program) -> CoreResult<Option<RulesInForce>> {
+    if program.rules_version == 0 {
+        return Ok(None);
+    }
+    let cache = store.rules_cache();
+    if let Some(hit) = cache.get(program.id, program.rules_version) {
+        return Ok(Some(hit));
+    }
+    let Some(read) = current(store, program).await? else {
+        return Ok(None);
+    };
+    let read = Arc::new(read);
+    cache.put(program.id, read.clone());
+    Ok(Some(read))
 }
 
 /// The rules in force: the latest version, parsed. `None` when none were ever set (then

@@ -173,7 +173,7 @@ pub fn sale(
         rewarded: false,
         request_hash: format!("hash-{key}"),
         created_at: Timestamp::from_micros(1_746_812_533_123_456),
-        expected_prior_sales,
+        expected_prior_sales: Some(expected_prior_sales),
         entries,
     }
 }

@@ -355,7 +355,44 @@ async fn partner_bonus(app: TestApp) {
         .expect(StatusCode::NOT_FOUND);
 }
 
+/// Sales use cached rules only while they are the version the program names: a new version
+/// applies from the next request on, a first-N period (history) and a lifetime rate
+/// (none) alternate without a stale answer.
+async fn rule_changes_apply_to_the_next_sale(app: TestApp) {
+    affiliate_setup(&app).await;
+    let amount = |b: &Value| {
+        (
+            b["data"]["rewards"][0]["amount"].clone(),
+            b["data"]["rewards"][0]["rule_version"].clone(),
+        )
+    };
+    let first = app.post("/v1/transactions", sale("r1")).await.ok();
+    assert_eq!(amount(&first), (json!(29.997), json!(1)));
+    set_rules(
+        &app,
+        json!({"affiliate": {"commission": {"type": "static", "value": 5},
+                             "period": {"type": "first_transactions", "count": 2}}}),
+    )
+    .await;
+    // The second sale of the customer: within the first two.
+    let second = app.post("/v1/transactions", sale("r2")).await.ok();
+    assert_eq!(amount(&second), (json!(5), json!(2)));
+    let third = app.post("/v1/transactions", sale("r3")).await.ok();
+    assert_eq!(third["data"]["rewards"], json!([]), "outside the first two");
+    set_rules(
+        &app,
+        json!({"affiliate": {"commission": {"type": "percentage", "value": 10}}}),
+    )
+    .await;
+    let fourth = app.post("/v1/transactions", sale("r4")).await.ok();
+    assert_eq!(amount(&fourth), (json!(9.999), json!(3)));
+    // A repeat of an old sale still answers the rules it was recorded under.
+    let again = app.post("/v1/transactions", sale("r1")).await.ok();
+    assert_eq!(amount(&again), (json!(29.997), json!(1)));
+}
+
 crate::affiliate_tests!(
+    rule_changes_apply_to_the_next_sale,
     partner_bonus,
     affiliate_sale_matches_the_reference,
     repeats_are_idempotent_and_conflicts_refused,
