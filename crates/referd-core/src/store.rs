@@ -46,6 +46,8 @@ pub enum UniqueField {
     PartnerEmail,
     /// A referral link key: unique among the program's live partner links.
     LinkKey,
+    /// A transaction key: unique among the program's live transactions.
+    TransactionKey,
 }
 
 #[derive(Debug, thiserror::Error)]

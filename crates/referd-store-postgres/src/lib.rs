@@ -39,6 +39,7 @@ mod partners;
 mod programs;
 mod rows;
 mod rules;
+mod sales;
 mod stats;
 mod transactions;
 mod writer;
@@ -87,6 +88,8 @@ pub struct PostgresStore {
     writer: Writer<Plain>,
     /// Affiliate customer creates.
     affiliate_writer: Writer<Affiliate>,
+    /// Sales whose rewards need no history.
+    sales_writer: Writer<sales::Sales>,
     keys: KeyReader,
     /// Fresh planner statistics as tables grow (autovacuum may be off).
     analyzers: stats::Analyzers,
@@ -125,11 +128,13 @@ impl PostgresStore {
         let analyzers = stats::Analyzers::new(&pool);
         let writer = Writer::spawn(pool.clone(), analyzers.customers.clone());
         let affiliate_writer = Writer::spawn(pool.clone(), analyzers.customers.clone());
+        let sales_writer = Writer::spawn(pool.clone(), analyzers.transactions.clone());
         let keys = KeyReader::spawn(pool.clone());
         Ok(Self {
             pool,
             writer,
             affiliate_writer,
+            sales_writer,
             keys,
             analyzers,
             rules: Default::default(),
@@ -157,6 +162,7 @@ impl Store for PostgresStore {
         // Queued inserts and lookups are answered before the pool goes away.
         self.writer.shutdown().await;
         self.affiliate_writer.shutdown().await;
+        self.sales_writer.shutdown().await;
         self.keys.shutdown().await;
         self.pool.close().await;
     }

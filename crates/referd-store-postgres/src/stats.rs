@@ -30,10 +30,11 @@ const MAX_INTERVAL: u64 = 1_000_000;
 
 /// The tables the store inserts into on request paths, with their `ANALYZE` statement
 /// (sqlx takes only static statement text).
-pub(crate) const TABLES: [(&str, &str); 3] = [
+pub(crate) const TABLES: [(&str, &str); 4] = [
     ("customers", "ANALYZE customers"),
     ("partners", "ANALYZE partners"),
     ("partner_links", "ANALYZE partner_links"),
+    ("transactions", "ANALYZE transactions"),
 ];
 
 /// Whether the table holds rows but has never been analysed (by hand or by autovacuum).
@@ -107,6 +108,7 @@ pub(crate) struct Analyzers {
     pub(crate) customers: Arc<Analyzer>,
     pub(crate) partners: Arc<Analyzer>,
     pub(crate) partner_links: Arc<Analyzer>,
+    pub(crate) transactions: Arc<Analyzer>,
 }
 
 impl Analyzers {
@@ -115,6 +117,7 @@ impl Analyzers {
             customers: Arc::new(Analyzer::new(pool.clone(), TABLES[0])),
             partners: Arc::new(Analyzer::new(pool.clone(), TABLES[1])),
             partner_links: Arc::new(Analyzer::new(pool.clone(), TABLES[2])),
+            transactions: Arc::new(Analyzer::new(pool.clone(), TABLES[3])),
         }
     }
 }

@@ -9,12 +9,12 @@
 //! "Live" means `deleted_at IS NULL`; a refund sets it (with status `deleted`), which frees
 //! the key in the partial unique index `transactions_program_key`.
 //!
-//! A sale whose rewards do not depend on the buyer's earlier sales (the usual rule sets) is
-//! one statement: the transaction and its entries inserted together, the key settled by the
-//! unique index (`ON CONFLICT DO NOTHING`), committed on its own: one round trip. A sale whose
-//! rewards do (first-N periods, first-purchase rewards) is a short transaction that locks the
-//! buyer, so the prior-sales count and the key check are exact until commit. Neither is routed
-//! through the group-commit writer: the locked kind would hold its lock for a whole batch.
+//! A sale whose rewards do not depend on the buyer's earlier sales (the usual rule sets) goes
+//! through the sales writer (`sales.rs`, group commit): the transaction and its entries are
+//! inserted by one statement, the key settled by the unique index (`ON CONFLICT DO NOTHING`).
+//! A sale whose rewards do (first-N periods, first-purchase rewards) is a short transaction of
+//! its own that locks the buyer, so the prior-sales count and the key check are exact until
+//! commit; a batch would hold that lock for all of its jobs.
 
 use std::collections::HashMap;
 
@@ -28,7 +28,7 @@ use referd_core::money::Currency;
 use referd_core::page::{PageRequest, SortOrder};
 use referd_core::partner::PartnerRowId;
 use referd_core::program::ProgramRowId;
-use referd_core::store::TransactionStore;
+use referd_core::store::{TransactionStore, UniqueField};
 use referd_core::time::Timestamp;
 use referd_core::{StoreError, StoreResult};
 use rust_decimal::Decimal;
@@ -36,6 +36,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Row};
 
 use crate::ledger::{self, decimal};
+use crate::sales::QueuedSale;
 use crate::{PostgresStore, db_error, to_bigint};
 
 /// The transaction columns [`transaction`] reads, from `t` and the joins of
@@ -50,6 +51,8 @@ macro_rules! transaction_columns {
     };
 }
 
+pub(crate) use transaction_columns;
+
 /// The buyer `c`, the partner's default link `dl` (whatever its `deleted_at`: a deleted
 /// partner's sales still name it) and the referrer `r` of a transaction row `t`.
 macro_rules! transaction_joins {
@@ -59,6 +62,7 @@ macro_rules! transaction_joins {
           LEFT JOIN customers r ON r.row_id = t.referrer_row_id "
     };
 }
+pub(crate) use transaction_joins;
 
 /// Serialises sales of one buyer, across processes, until commit: the prior-sales count and
 /// the key check below are then exact. `NO KEY UPDATE` rather than `UPDATE`: it conflicts
@@ -131,7 +135,7 @@ const INSERT_TRANSACTION: &str = concat!(
 /// A sale in one statement: the transaction (unless a live one holds the key: then no row),
 /// its entries (params `$16`… as [`ledger::bind_entry_arrays`] binds them), and the
 /// transaction read back through the joins with its entries' row ids in insert order.
-const RECORD_SALE: &str = concat!(
+pub(crate) const RECORD_SALE: &str = concat!(
     "WITH t AS (INSERT INTO transactions (program_id, key, customer_row_id, partner_row_id, \
          referrer_row_id, amount, currency, action, product_id, product_type, rewardable, \
          rewarded, status, request_hash, created_at, recorded_at) \
@@ -236,7 +240,7 @@ where
 }
 
 /// A transaction row ([`transaction_columns!`]).
-fn transaction(row: &PgRow) -> StoreResult<Transaction> {
+pub(crate) fn transaction(row: &PgRow) -> StoreResult<Transaction> {
     let status: String = get(row, "status")?;
     let status = TransactionStatus::parse(&status)
         .ok_or_else(|| StoreError::Backend(format!("unknown transaction status {status:?}")))?;
@@ -307,61 +311,61 @@ fn lost_key(e: &sqlx::Error) -> bool {
         if db.is_unique_violation() && db.constraint() == Some(KEY_INDEX))
 }
 
-/// Whether an error is a foreign key naming a row that is gone (the buyer deleted meanwhile).
-fn gone(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
-}
-
-/// One attempt of [`TransactionStore::record_transaction`]; `None` when another sale holds
-/// the key (the caller reads it).
-async fn try_record(
-    pool: &PgPool,
+/// Binds a sale's fifteen transaction parameters of [`RECORD_SALE`] (`$1`…`$15`), owned, so
+/// the query can be queued to the sales writer.
+pub(crate) fn bind_sale(
+    query: crate::writer::Query,
     new: &NewTransaction,
     now: Timestamp,
-) -> StoreResult<Option<Recorded>> {
-    match new.expected_prior_sales {
-        None => record_unlocked(pool, new, now).await,
-        Some(expected) => record_locked(pool, new, expected, now).await,
-    }
-}
-
-/// A sale whose rewards need no history: [`RECORD_SALE`], one round trip.
-async fn record_unlocked(
-    pool: &PgPool,
-    new: &NewTransaction,
-    now: Timestamp,
-) -> StoreResult<Option<Recorded>> {
-    let program = new.program_id;
-    let query = sqlx::query(RECORD_SALE)
-        .bind(program.0)
-        .bind(&new.key)
+) -> crate::writer::Query {
+    query
+        .bind(new.program_id.0)
+        .bind(new.key.clone())
         .bind(new.customer.0)
         .bind(new.partner.map(|p| p.0))
         .bind(new.referrer.map(|r| r.0))
         .bind(new.amount.to_string())
-        .bind(new.currency.as_str())
-        .bind(&new.action)
-        .bind(&new.product_id)
-        .bind(&new.product_type)
+        .bind(new.currency.as_str().to_string())
+        .bind(new.action.clone())
+        .bind(new.product_id.clone())
+        .bind(new.product_type.clone())
         .bind(new.rewardable)
         .bind(new.rewarded)
-        .bind(&new.request_hash)
+        .bind(new.request_hash.clone())
         .bind(new.created_at.as_micros())
-        .bind(now.as_micros());
-    let row = match ledger::bind_entry_arrays(query, &new.entries)
-        .fetch_optional(pool)
-        .await
-    {
-        Ok(Some(row)) => row,
-        // A live transaction holds the key (the insert waited for it to commit).
-        Ok(None) => return Ok(None),
-        Err(e) if gone(&e) => return Err(StoreError::NotFound),
-        Err(e) => return Err(db_error(e)),
-    };
-    let created = transaction(&row)?;
-    let entry_ids: Vec<i64> = row.try_get("entry_ids").map_err(db_error)?;
-    let entries = ledger::inserted_entries(program, created.row_id, &new.entries, &entry_ids, now)?;
-    Ok(Some(Recorded::Created(created, entries)))
+        .bind(now.as_micros())
+}
+
+impl PostgresStore {
+    /// A sale whose rewards need no history, through the sales writer (group commit); `None`
+    /// when a live transaction holds its key.
+    async fn record_unlocked(
+        &self,
+        new: &NewTransaction,
+        now: Timestamp,
+    ) -> StoreResult<Option<Recorded>> {
+        let queued = QueuedSale {
+            new: new.clone(),
+            now,
+        };
+        match self.sales_writer.insert(queued).await {
+            Ok(recorded) => {
+                let entries = ledger::inserted_entries(
+                    new.program_id,
+                    recorded.transaction.row_id,
+                    &new.entries,
+                    &recorded.entry_ids,
+                    now,
+                )?;
+                Ok(Some(Recorded::Created(recorded.transaction, entries)))
+            }
+            // Skipped by the key index: a live transaction holds the key.
+            Err(StoreError::NotFound | StoreError::Conflict(UniqueField::TransactionKey)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A sale whose rewards depend on the buyer's prior sales: a transaction holding the buyer's
@@ -479,7 +483,11 @@ impl TransactionStore for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<Recorded> {
         for _ in 0..RECORD_ATTEMPTS {
-            if let Some(recorded) = try_record(&self.pool, &new, now).await? {
+            let attempt = match new.expected_prior_sales {
+                None => self.record_unlocked(&new, now).await?,
+                Some(expected) => record_locked(&self.pool, &new, expected, now).await?,
+            };
+            if let Some(recorded) = attempt {
                 return Ok(recorded);
             }
             if let Some((found, entries)) =

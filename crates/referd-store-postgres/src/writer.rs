@@ -1,5 +1,6 @@
-//! Group commit for customer creates, the hot write path (on the [`crate::batch`] machinery):
-//! `insert_customer` and `insert_affiliate_customer`, each through its own writer.
+//! Group commit for the hot write paths (on the [`crate::batch`] machinery):
+//! `insert_customer` and `insert_affiliate_customer`, each through its own writer, and sales
+//! whose rewards need no history (the `Sales` kind in `sales.rs`).
 //!
 //! Why: one autocommit `INSERT` per request costs a round trip and a WAL flush (fsync) per
 //! customer, and sqlx adds per-statement overhead on top, so per-request inserts cannot keep

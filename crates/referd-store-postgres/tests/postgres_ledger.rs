@@ -941,4 +941,39 @@ async fn records_without_history_in_one_statement() {
         .filter(|e| e.transaction == Some(won[0].0.row_id))
         .count();
     assert_eq!(race_rewards, 1);
+
+    // Many distinct sales at once (batched by the sales writer), each with its own number of
+    // entries, some keys sent twice: every answer is what a read answers, entries included.
+    let mut set = JoinSet::new();
+    for i in 0..60 {
+        let store = store.clone();
+        let key = format!("batch-{}", i % 40);
+        let entries = (0..(i % 3))
+            .map(|k| reward(holder, &format!("{i}.{k}5"), later, "rules.0"))
+            .collect();
+        let new = unlocked(&key, entries);
+        set.spawn(async move { (i, store.record_transaction(new, now()).await) });
+    }
+    let mut created_keys = Vec::new();
+    for (i, r) in set.join_all().await {
+        let (t, e) = match r.expect("record") {
+            Recorded::Created(t, e) => {
+                created_keys.push(t.key.clone());
+                (t, e)
+            }
+            Recorded::Existing(t, e) => (t, e),
+            Recorded::Stale => panic!("no count to go stale"),
+        };
+        let read = store
+            .find_transaction(program.id, &t.key)
+            .await
+            .unwrap()
+            .expect("found");
+        assert_eq!(read, (t, e.clone()), "sale {i}");
+        assert!(e.iter().all(|x| x.transaction == Some(read.0.row_id)));
+    }
+    assert_eq!(created_keys.len(), 40, "one creation per key");
+    created_keys.sort();
+    created_keys.dedup();
+    assert_eq!(created_keys.len(), 40, "one transaction per key");
 }

@@ -24,6 +24,7 @@ fn conflict_message(field: UniqueField) -> (&'static str, &'static str) {
         UniqueField::PartnerId => ("id", "The id has already been taken."),
         UniqueField::PartnerEmail => ("email", "The email has already been taken."),
         UniqueField::LinkKey => ("key", "The key has already been taken."),
+        UniqueField::TransactionKey => ("key", "The key has already been taken."),
     }
 }
 
