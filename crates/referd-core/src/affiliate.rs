@@ -65,3 +65,24 @@ impl AffiliateCustomerPatch {
 pub struct AffiliateCustomerFilter {
     pub partner: Option<PartnerRowId>,
 }
+
+/// What a sale needs of its affiliate buyer, read in one query with the buyer: the customer
+/// and what rewarding its partner needs (see `service::transactions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffiliateBuyer {
+    pub customer: CustomerRowId,
+    pub created_at: Timestamp,
+    pub partner: PartnerRowId,
+    /// `None` when the partner was deleted (it earns nothing new).
+    pub live_partner: Option<SalePartner>,
+}
+
+/// A live partner as a sale's rewards see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalePartner {
+    pub row_id: PartnerRowId,
+    /// The partner's `id` (per-partner rules name it).
+    pub id: String,
+    /// Multi-tier: the partner that brought this one.
+    pub referring_partner: Option<PartnerRowId>,
+}

@@ -226,6 +226,13 @@ pub trait AffiliateCustomerStore: Send + Sync {
         &self,
         new: NewAffiliateCustomer,
     ) -> StoreResult<AffiliateCustomer>;
+    /// A live affiliate customer as the buyer of a sale, with its partner's facts, in one
+    /// read. Lookups as [`Self::find_affiliate_customer`].
+    async fn find_affiliate_buyer(
+        &self,
+        program: ProgramRowId,
+        lookup: &CustomerLookup,
+    ) -> StoreResult<Option<crate::affiliate::AffiliateBuyer>>;
     /// A live affiliate customer. `Id` and `Key` both match the key; `AnyIdentifier` is the
     /// key, else (when it contains `@`) the email in lower case.
     async fn find_affiliate_customer(

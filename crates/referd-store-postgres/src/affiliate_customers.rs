@@ -12,14 +12,17 @@
 
 use async_trait::async_trait;
 use referd_core::affiliate::{
-    AffiliateCustomer, AffiliateCustomerFilter, AffiliateCustomerPatch, NewAffiliateCustomer,
+    AffiliateBuyer, AffiliateCustomer, AffiliateCustomerFilter, AffiliateCustomerPatch,
+    NewAffiliateCustomer, SalePartner,
 };
 use referd_core::customer::{CustomerLookup, CustomerRowId, CustomerSearch};
 use referd_core::page::{PageRequest, SortOrder};
+use referd_core::partner::PartnerRowId;
 use referd_core::program::ProgramRowId;
 use referd_core::store::{AffiliateCustomerStore, UniqueField};
 use referd_core::time::Timestamp;
 use referd_core::{StoreError, StoreResult};
+use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::rows::{self, affiliate_customer_columns};
@@ -96,6 +99,47 @@ macro_rules! find_query {
         )
     };
 }
+/// A live affiliate customer as a sale's buyer, with its partner's facts; the caller appends
+/// the lookup condition.
+macro_rules! buyer_query {
+    ($condition:literal) => {
+        concat!(
+            "SELECT c.row_id, c.created_at, c.partner_row_id, p.ext_id AS partner_id, \
+                 p.referring_partner_row_id, p.deleted_at IS NULL AS partner_live \
+             FROM customers c JOIN partners p ON p.row_id = c.partner_row_id \
+             WHERE c.program_id = $1 AND c.partner_row_id IS NOT NULL \
+                 AND c.deleted_at IS NULL AND ",
+            $condition
+        )
+    };
+}
+const BUYER_BY_ROW: &str = buyer_query!("c.row_id = $2");
+const BUYER_BY_KEY: &str = buyer_query!("c.key = $2");
+const BUYER_BY_EMAIL: &str = buyer_query!("c.email = $2");
+
+fn buyer(row: &PgRow) -> StoreResult<AffiliateBuyer> {
+    let get = |e: sqlx::Error| db_error(e);
+    let partner = PartnerRowId(row.try_get("partner_row_id").map_err(get)?);
+    let live: bool = row.try_get("partner_live").map_err(get)?;
+    Ok(AffiliateBuyer {
+        customer: CustomerRowId(row.try_get("row_id").map_err(get)?),
+        created_at: Timestamp::from_micros(row.try_get("created_at").map_err(get)?),
+        partner,
+        live_partner: if live {
+            Some(SalePartner {
+                row_id: partner,
+                id: row.try_get("partner_id").map_err(get)?,
+                referring_partner: row
+                    .try_get::<Option<i64>, _>("referring_partner_row_id")
+                    .map_err(get)?
+                    .map(PartnerRowId),
+            })
+        } else {
+            None
+        },
+    })
+}
+
 const FIND_BY_ROW: &str = find_query!("c.row_id = $2");
 const FIND_BY_KEY: &str = find_query!("c.key = $2");
 const FIND_BY_EMAIL: &str = find_query!("c.email = $2");
@@ -195,6 +239,43 @@ impl AffiliateCustomerStore for PostgresStore {
         let tags = rows::to_json(&new.tags)?;
         // Through the group-commit writer, which also counts the row for the statistics.
         self.affiliate_writer.insert(Queued { new, tags }).await
+    }
+
+    async fn find_affiliate_buyer(
+        &self,
+        program: ProgramRowId,
+        lookup: &CustomerLookup,
+    ) -> StoreResult<Option<AffiliateBuyer>> {
+        let (sql, value) = match lookup {
+            CustomerLookup::Row(row) => {
+                let found = sqlx::query(BUYER_BY_ROW)
+                    .bind(program.0)
+                    .bind(row.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                return found.as_ref().map(buyer).transpose();
+            }
+            CustomerLookup::Id(key) | CustomerLookup::Key(key) => (BUYER_BY_KEY, key.clone()),
+            CustomerLookup::Email(email) => (BUYER_BY_EMAIL, email.clone()),
+            // The key, else the email: two exact lookups, each on its unique index.
+            CustomerLookup::AnyIdentifier(ident) => {
+                let by_key = self
+                    .find_affiliate_buyer(program, &CustomerLookup::Key(ident.clone()))
+                    .await?;
+                if by_key.is_some() || !ident.contains('@') {
+                    return Ok(by_key);
+                }
+                (BUYER_BY_EMAIL, ident.to_lowercase())
+            }
+        };
+        let found = sqlx::query(sql)
+            .bind(program.0)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        found.as_ref().map(buyer).transpose()
     }
 
     async fn find_affiliate_customer(

@@ -4,10 +4,12 @@
 
 use async_trait::async_trait;
 use referd_core::affiliate::{
-    AffiliateCustomer, AffiliateCustomerFilter, AffiliateCustomerPatch, NewAffiliateCustomer,
+    AffiliateBuyer, AffiliateCustomer, AffiliateCustomerFilter, AffiliateCustomerPatch,
+    NewAffiliateCustomer, SalePartner,
 };
 use referd_core::customer::{CustomerLookup, CustomerRowId, CustomerSearch, CustomerStatus};
 use referd_core::page::PageRequest;
+use referd_core::partner::PartnerRowId;
 use referd_core::program::ProgramRowId;
 use referd_core::store::{AffiliateCustomerStore, StoreError, StoreResult};
 use referd_core::time::Timestamp;
@@ -57,8 +59,76 @@ fn find(
         .map_err(backend)
 }
 
+/// A live affiliate customer as a sale's buyer, with its partner's facts.
+fn find_buyer(
+    conn: &Connection,
+    program: ProgramRowId,
+    by: By,
+    value: Value,
+) -> StoreResult<Option<AffiliateBuyer>> {
+    static SQL: std::sync::LazyLock<[String; 3]> = std::sync::LazyLock::new(|| {
+        ["c.row_id", "c.key", "c.email"].map(|column| {
+            format!(
+                "SELECT c.row_id, c.created_at, c.partner_row_id, p.ext_id,
+                        p.referring_partner_row_id, p.deleted_at IS NULL
+                 FROM customers c JOIN partners p ON p.row_id = c.partner_row_id
+                 WHERE c.program_id = ?1 AND {column} = ?2
+                   AND c.partner_row_id IS NOT NULL AND c.deleted_at IS NULL"
+            )
+        })
+    });
+    conn.prepare_cached(&SQL[by as usize])
+        .and_then(|mut s| {
+            s.query_row(params![program.0, value], |r| {
+                let partner = PartnerRowId(r.get(2)?);
+                let live: bool = r.get(5)?;
+                Ok(AffiliateBuyer {
+                    customer: CustomerRowId(r.get(0)?),
+                    created_at: Timestamp::from_micros(r.get(1)?),
+                    partner,
+                    live_partner: if live {
+                        Some(SalePartner {
+                            row_id: partner,
+                            id: r.get(3)?,
+                            referring_partner: r.get::<_, Option<i64>>(4)?.map(PartnerRowId),
+                        })
+                    } else {
+                        None
+                    },
+                })
+            })
+            .optional()
+        })
+        .map_err(backend)
+}
+
 #[async_trait]
 impl AffiliateCustomerStore for SqliteStore {
+    async fn find_affiliate_buyer(
+        &self,
+        program: ProgramRowId,
+        lookup: &CustomerLookup,
+    ) -> StoreResult<Option<AffiliateBuyer>> {
+        self.readers.with(|conn| match lookup {
+            CustomerLookup::Row(r) => find_buyer(conn, program, By::Row, r.0.into()),
+            CustomerLookup::Id(s) | CustomerLookup::Key(s) => {
+                find_buyer(conn, program, By::Key, s.clone().into())
+            }
+            CustomerLookup::Email(s) => {
+                find_buyer(conn, program, By::Email, s.to_lowercase().into())
+            }
+            CustomerLookup::AnyIdentifier(s) => {
+                if let Some(b) = find_buyer(conn, program, By::Key, s.clone().into())? {
+                    return Ok(Some(b));
+                }
+                if s.contains('@') {
+                    return find_buyer(conn, program, By::Email, s.to_lowercase().into());
+                }
+                Ok(None)
+            }
+        })
+    }
+
     async fn insert_affiliate_customer(
         &self,
         new: NewAffiliateCustomer,

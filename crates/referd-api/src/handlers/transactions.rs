@@ -70,10 +70,12 @@ async fn buyer(state: &AppState, program: &Program, p: &Params) -> Result<Buyer,
                         "The customer.key field is required (or customer.email).",
                     )
                 })?;
-            let found = store.find_affiliate_customer(program.id, &lookup).await?;
-            let customer = match (found, create) {
-                (Some(c), _) => c,
-                (None, true) => {
+            // The buyer and its partner's facts in one read: what the sale's rewards need.
+            if let Some(found) = store.find_affiliate_buyer(program.id, &lookup).await? {
+                return Ok(Buyer::affiliate(found));
+            }
+            let customer = match create {
+                true => {
                     let mut e = FieldErrors::new();
                     let customer_obj = p.object("customer").unwrap_or_default();
                     // The partner inside `customer` (current docs) or at the top (older form).
@@ -93,12 +95,13 @@ async fn buyer(state: &AppState, program: &Program, p: &Params) -> Result<Buyer,
                     e.into_result()?;
                     affiliate_customers::create(store, program, input, now).await?
                 }
-                (None, false) => return Err(unknown_customer(&lookup)),
+                false => return Err(unknown_customer(&lookup)),
             };
             Ok(Buyer {
                 customer: customer.row_id,
                 customer_created_at: customer.created_at,
                 partner: Some(customer.partner),
+                partner_facts: Default::default(),
                 referrer: None,
             })
         }
@@ -140,6 +143,7 @@ async fn buyer(state: &AppState, program: &Program, p: &Params) -> Result<Buyer,
                 customer: view.customer.row_id,
                 customer_created_at: view.customer.created_at,
                 partner: None,
+                partner_facts: Default::default(),
                 referrer: view.customer.referrer,
             })
         }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+use crate::affiliate::{AffiliateBuyer, SalePartner};
 use crate::customer::{CustomerLookup, CustomerRowId};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{ProgramType, new_customer_id};
@@ -54,14 +55,41 @@ pub struct SaleInput {
 }
 
 /// The buyer, already resolved (or created) by the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Buyer {
     pub customer: CustomerRowId,
     pub customer_created_at: Timestamp,
     /// Affiliate: the customer's partner.
     pub partner: Option<PartnerRowId>,
+    /// Affiliate: the partner's facts when the caller read them with the buyer
+    /// ([`crate::store::AffiliateCustomerStore::find_affiliate_buyer`]); else they are read
+    /// when the sale is rewarded.
+    pub partner_facts: PartnerFacts,
     /// Refer-a-friend: the customer who referred the buyer.
     pub referrer: Option<CustomerRowId>,
+}
+
+/// What the caller knows of an affiliate buyer's partner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PartnerFacts {
+    /// Not read yet.
+    #[default]
+    Unknown,
+    /// Read with the buyer: live (with its facts) or deleted (`None`).
+    Known(Option<SalePartner>),
+}
+
+impl Buyer {
+    /// An affiliate buyer read by [`crate::store::AffiliateCustomerStore::find_affiliate_buyer`].
+    pub fn affiliate(found: AffiliateBuyer) -> Self {
+        Self {
+            customer: found.customer,
+            customer_created_at: found.created_at,
+            partner: Some(found.partner),
+            partner_facts: PartnerFacts::Known(found.live_partner),
+            referrer: None,
+        }
+    }
 }
 
 /// A sale ready to record: validated, exact.
@@ -320,9 +348,17 @@ async fn reward_entries(
             let Some(partner_row) = buyer.partner else {
                 return Ok(Vec::new());
             };
-            let partner = store
-                .find_partner_row(program.id, &PartnerLookup::Row(partner_row))
-                .await?;
+            let partner = match &buyer.partner_facts {
+                PartnerFacts::Known(facts) => facts.clone(),
+                PartnerFacts::Unknown => store
+                    .find_partner_row(program.id, &PartnerLookup::Row(partner_row))
+                    .await?
+                    .map(|p| SalePartner {
+                        row_id: p.row_id,
+                        id: p.id,
+                        referring_partner: p.referring_partner,
+                    }),
+            };
             // A deleted partner earns nothing new.
             let Some(partner) = partner else {
                 return Ok(Vec::new());
