@@ -21,6 +21,7 @@ pub mod service;
 pub mod store;
 pub mod time;
 pub mod validate;
+pub mod webhook;
 
 pub use error::{CoreError, CoreResult};
 pub use store::{Store, StoreError, StoreResult};

@@ -33,6 +33,10 @@ use crate::program::{
 };
 use crate::rules::RuleVersion;
 use crate::time::Timestamp;
+use crate::webhook::{
+    Attempt, AttemptOutcome, ClaimedDelivery, Delivery, DeliveryRowId, DeliveryState, NewWebhook,
+    Webhook, WebhookPatch, WebhookRowId,
+};
 
 /// The unique fields a write can collide on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,8 @@ pub enum UniqueField {
     PartnerEmail,
     /// A referral link key: unique among the program's live partner links.
     LinkKey,
+    /// A webhook key: unique per program.
+    WebhookKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -504,6 +510,86 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release_idempotency_key(&self, program: ProgramRowId, key: &str) -> StoreResult<()>;
 }
 
+/// Webhooks and the outbox (docs/webhooks.md). Deliveries are written by database triggers
+/// in the transaction of the change that causes them; these methods manage subscriptions and
+/// move deliveries through their states.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Conflict `WebhookKey` when the program already has a webhook with this key.
+    async fn insert_webhook(&self, new: NewWebhook) -> StoreResult<Webhook>;
+    async fn find_webhook(&self, program: ProgramRowId, key: &str) -> StoreResult<Option<Webhook>>;
+    /// Webhooks by row id in `page.sort` order, `page.fetch_limit()` at most.
+    async fn list_webhooks(
+        &self,
+        program: ProgramRowId,
+        page: PageRequest,
+    ) -> StoreResult<Vec<Webhook>>;
+    /// Applies a non-empty patch. `NotFound` when the webhook is gone.
+    async fn update_webhook(
+        &self,
+        program: ProgramRowId,
+        webhook: WebhookRowId,
+        patch: &WebhookPatch,
+        now: Timestamp,
+    ) -> StoreResult<Webhook>;
+    /// Makes `secret` the signing secret; the old one keeps signing until `overlap_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        program: ProgramRowId,
+        webhook: WebhookRowId,
+        secret: String,
+        overlap_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Webhook>;
+    /// Deletes the webhook and its deliveries; `false` when it is gone.
+    async fn delete_webhook(&self, program: ProgramRowId, webhook: WebhookRowId)
+    -> StoreResult<bool>;
+    /// Leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, no live lease)
+    /// to `owner` until `lease_until`, oldest first, and counts the attempt. Two workers (two
+    /// referd instances) never hold the same delivery; a crashed worker's leases expire and
+    /// are claimed again.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Stores the body of a delivery's first send, unless one is stored already; answers the
+    /// stored one (every retry sends the same bytes).
+    async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String) -> StoreResult<String>;
+    /// Logs an attempt and applies its outcome, in one transaction, if `owner` still holds
+    /// the lease; `false` (nothing written) when it does not.
+    async fn finish_attempt(
+        &self,
+        delivery: DeliveryRowId,
+        owner: &str,
+        attempt: &Attempt,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<bool>;
+    /// The program's deliveries (in one state when given), newest first.
+    async fn list_deliveries(
+        &self,
+        program: ProgramRowId,
+        state: Option<DeliveryState>,
+        page: PageRequest,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// A delivery with its attempts, oldest first.
+    async fn find_delivery(
+        &self,
+        program: ProgramRowId,
+        delivery: DeliveryRowId,
+    ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Makes deliveries pending and due at `now` again, with a fresh attempt budget: one
+    /// (whatever its state) or, with `None`, every failed one. Answers how many.
+    async fn redeliver(
+        &self,
+        program: ProgramRowId,
+        delivery: Option<DeliveryRowId>,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+}
+
 /// Everything referd stores. Implemented by each backend.
 #[async_trait]
 pub trait Store:
@@ -515,6 +601,7 @@ pub trait Store:
     + AdminTokenStore
     + TransactionStore
     + IdempotencyStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

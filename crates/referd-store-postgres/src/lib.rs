@@ -41,6 +41,7 @@ mod rows;
 mod rules;
 mod stats;
 mod transactions;
+mod webhooks;
 mod writer;
 
 use std::time::Duration;
@@ -188,6 +189,7 @@ fn unique_field(constraint: &str) -> Option<UniqueField> {
         "partners_program_ext_id" => Some(UniqueField::PartnerId),
         "partners_program_email" => Some(UniqueField::PartnerEmail),
         "partner_links_program_key" => Some(UniqueField::LinkKey),
+        "webhooks_program_key" => Some(UniqueField::WebhookKey),
         _ => None,
     }
 }

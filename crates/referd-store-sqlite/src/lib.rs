@@ -24,6 +24,7 @@ mod rows;
 mod rules;
 mod transactions;
 mod url;
+mod webhooks;
 mod writer;
 
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ pub mod partners;
 pub mod programs;
 pub mod rules;
 pub mod transactions;
+pub mod webhooks;
 
 use crate::error::CoreError;
 use crate::store::UniqueField;
@@ -24,6 +25,7 @@ fn conflict_message(field: UniqueField) -> (&'static str, &'static str) {
         UniqueField::PartnerId => ("id", "The id has already been taken."),
         UniqueField::PartnerEmail => ("email", "The email has already been taken."),
         UniqueField::LinkKey => ("key", "The key has already been taken."),
+        UniqueField::WebhookKey => ("key", "The key has already been taken."),
     }
 }
 
