@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod delivery;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -67,17 +68,20 @@ pub fn app_state(store: Arc<dyn Store>, public_url: &str) -> AppState {
 }
 
 /// Serves the API on `listener` until `shutdown` completes; requests in flight finish, then
-/// the store drains its queued writes and closes.
+/// the webhook worker finishes its sends, and the store drains its queued writes and closes.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let worker = delivery::start(&state, referd_webhooks::Config::from_env())
+        .map_err(std::io::Error::other)?;
     let app = referd_api::router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    worker.stop().await;
     store.close().await;
     result
 }
