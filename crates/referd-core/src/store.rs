@@ -544,8 +544,10 @@ pub trait WebhookStore: Send + Sync {
     /// Deletes the webhook and its deliveries; `false` when it is gone.
     async fn delete_webhook(&self, program: ProgramRowId, webhook: WebhookRowId)
     -> StoreResult<bool>;
-    /// Leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, no live lease)
-    /// to `owner` until `lease_until`, oldest first, and counts the attempt. Two workers (two
+    /// Leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, no live lease,
+    /// and no older pending delivery of the same webhook that is waiting for a retry or leased:
+    /// each webhook's events go out in order) to `owner` until `lease_until`, oldest first,
+    /// and counts the attempt. Two workers (two
     /// referd instances) never hold the same delivery; a crashed worker's leases expire and
     /// are claimed again.
     async fn claim_deliveries(
@@ -555,6 +557,15 @@ pub trait WebhookStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Gives a leased delivery back unsent (its attempt not counted), due again at `at`:
+    /// what a worker does with a webhook's later events when an earlier one failed, to keep
+    /// their order. `false` when `owner` no longer holds the lease.
+    async fn release_delivery(
+        &self,
+        delivery: DeliveryRowId,
+        owner: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Stores the body of a delivery's first send, unless one is stored already; answers the
     /// stored one (every retry sends the same bytes).
     async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String) -> StoreResult<String>;

@@ -201,9 +201,14 @@ impl WebhookStore for PostgresStore {
                  UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2,
                         attempts = attempts + 1
                  WHERE row_id IN (
-                     SELECT row_id FROM webhook_deliveries
+                     SELECT row_id FROM webhook_deliveries d
                      WHERE state = 'pending' AND next_attempt_at <= $3
                        AND (lease_until IS NULL OR lease_until < $3)
+                       AND NOT EXISTS (
+                           SELECT 1 FROM webhook_deliveries o
+                           WHERE o.webhook_row_id = d.webhook_row_id
+                             AND o.row_id < d.row_id AND o.state = 'pending'
+                             AND (o.next_attempt_at > $3 OR o.lease_until >= $3))
                      ORDER BY next_attempt_at, row_id LIMIT $4
                      FOR UPDATE SKIP LOCKED)
                  RETURNING *)
@@ -233,6 +238,26 @@ impl WebhookStore for PostgresStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(db_error)
+    }
+
+    async fn release_delivery(
+        &self,
+        delivery: DeliveryRowId,
+        owner: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL,
+             attempts = attempts - 1, next_attempt_at = $3
+             WHERE row_id = $1 AND lease_owner = $2 AND state = 'pending'",
+        )
+        .bind(delivery.0)
+        .bind(owner)
+        .bind(at.as_micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String) -> StoreResult<String> {

@@ -234,9 +234,14 @@ impl WebhookStore for SqliteStore {
                             "UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?2,
                              attempts = attempts + 1
                              WHERE row_id IN (
-                                 SELECT row_id FROM webhook_deliveries
+                                 SELECT row_id FROM webhook_deliveries d
                                  WHERE state = 'pending' AND next_attempt_at <= ?3
                                    AND (lease_until IS NULL OR lease_until < ?3)
+                                   AND NOT EXISTS (
+                                       SELECT 1 FROM webhook_deliveries o
+                                       WHERE o.webhook_row_id = d.webhook_row_id
+                                         AND o.row_id < d.row_id AND o.state = 'pending'
+                                         AND (o.next_attempt_at > ?3 OR o.lease_until >= ?3))
                                  ORDER BY next_attempt_at, row_id LIMIT ?4)
                              RETURNING row_id",
                         )
@@ -276,6 +281,27 @@ impl WebhookStore for SqliteStore {
                 // Oldest first, so each webhook's events go out in the order they happened.
                 out.sort_by_key(|c| c.delivery.row_id.0);
                 Ok(out)
+            })
+            .await
+    }
+
+    async fn release_delivery(
+        &self,
+        delivery: DeliveryRowId,
+        owner: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL,
+                     attempts = attempts - 1, next_attempt_at = ?3
+                     WHERE row_id = ?1 AND lease_owner = ?2 AND state = 'pending'",
+                )
+                .and_then(|mut s| s.execute(params![delivery.0, owner, at.as_micros()]))
+                .map(|n| n > 0)
+                .map_err(backend)
             })
             .await
     }

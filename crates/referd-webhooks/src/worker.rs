@@ -132,8 +132,20 @@ impl Worker {
         for (_, group) in by_webhook {
             let me = Arc::clone(self);
             tasks.spawn(async move {
-                for c in group {
-                    me.deliver(c).await;
+                let mut group = group.into_iter();
+                while let Some(c) = group.next() {
+                    if let Some(retry_at) = me.deliver(c).await {
+                        // An earlier event failed: the later ones wait for it, in order.
+                        for later in group.by_ref() {
+                            let released = me
+                                .store
+                                .release_delivery(later.delivery.row_id, &me.config.owner, retry_at)
+                                .await;
+                            if let Err(e) = released {
+                                tracing::error!(error = %e, "webhook delivery not released; its lease will expire");
+                            }
+                        }
+                    }
                 }
             });
         }
@@ -160,14 +172,18 @@ impl Worker {
             .map_err(|e| e.to_string())
     }
 
-    async fn deliver(&self, c: ClaimedDelivery) {
+    /// Sends one delivery and records the attempt; answers the retry time when it failed and
+    /// will be tried again, or the lease end when it could not be sent at all.
+    async fn deliver(&self, c: ClaimedDelivery) -> Option<Timestamp> {
         let body = match self.body(&c).await {
             Ok(b) => b,
             Err(e) => {
                 // Rendering failed (storage unreachable): the lease runs out and a later
                 // claim tries again; nothing is lost.
                 tracing::error!(delivery = c.delivery.row_id.0, error = %e, "webhook payload render failed");
-                return;
+                return Some(Timestamp::from_micros(
+                    self.clock.now().as_micros() + self.config.lease.as_micros() as i64,
+                ));
             }
         };
         let message_id = format!("msg_{}", c.delivery.row_id.0);
@@ -192,6 +208,10 @@ impl Worker {
                 self.clock.now().as_micros() + wait.as_micros() as i64,
             ))
         };
+        let retry_at = match outcome {
+            AttemptOutcome::RetryAt(at) => Some(at),
+            _ => None,
+        };
         match self
             .store
             .finish_attempt(c.delivery.row_id, &self.config.owner, &attempt, outcome)
@@ -204,5 +224,6 @@ impl Worker {
             ),
             Err(e) => tracing::error!(delivery = c.delivery.row_id.0, error = %e, "webhook attempt not recorded"),
         }
+        retry_at
     }
 }

@@ -19,4 +19,5 @@ mod program_settings;
 mod rules;
 mod stats;
 mod transactions;
+mod webhooks;
 mod wire;
