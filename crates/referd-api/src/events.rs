@@ -97,7 +97,11 @@ async fn render_live(
             let Some(key) = snapshot.get("key").and_then(Value::as_str) else {
                 return Ok(None);
             };
-            match store.find_transaction(program.id, key).await.map_err(internal)? {
+            match store
+                .find_transaction(program.id, key)
+                .await
+                .map_err(internal)?
+            {
                 // A refunded transaction frees its key; another one may hold it now.
                 Some((tx, entries)) if tx.row_id.0 == row => {
                     transaction_json(state, &program, tx, entries)

@@ -542,12 +542,16 @@ pub trait WebhookStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Webhook>;
     /// Deletes the webhook and its deliveries; `false` when it is gone.
-    async fn delete_webhook(&self, program: ProgramRowId, webhook: WebhookRowId)
-    -> StoreResult<bool>;
+    async fn delete_webhook(
+        &self,
+        program: ProgramRowId,
+        webhook: WebhookRowId,
+    ) -> StoreResult<bool>;
     /// Leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, no live lease,
     /// and no older pending delivery of the same webhook that is waiting for a retry or leased:
     /// each webhook's events go out in order) to `owner` until `lease_until`, oldest first,
-    /// and counts the attempt. Two workers (two
+    /// and counts the attempt. With `only`, deliveries of that program alone (a worker
+    /// dedicated to one program; tests sharing a database). Two workers (two
     /// referd instances) never hold the same delivery; a crashed worker's leases expire and
     /// are claimed again.
     async fn claim_deliveries(
@@ -556,6 +560,7 @@ pub trait WebhookStore: Send + Sync {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        only: Option<ProgramRowId>,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Gives a leased delivery back unsent (its attempt not counted), due again at `at`:
     /// what a worker does with a webhook's later events when an earlier one failed, to keep
@@ -568,7 +573,8 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Stores the body of a delivery's first send, unless one is stored already; answers the
     /// stored one (every retry sends the same bytes).
-    async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String) -> StoreResult<String>;
+    async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String)
+    -> StoreResult<String>;
     /// Logs an attempt and applies its outcome, in one transaction, if `owner` still holds
     /// the lease; `false` (nothing written) when it does not.
     async fn finish_attempt(

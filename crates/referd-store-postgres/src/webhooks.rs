@@ -119,9 +119,7 @@ impl WebhookStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        rows.iter()
-            .map(|r| webhook(r).map_err(db_error))
-            .collect()
+        rows.iter().map(|r| webhook(r).map_err(db_error)).collect()
     }
 
     async fn update_webhook(
@@ -193,6 +191,7 @@ impl WebhookStore for PostgresStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        only: Option<ProgramRowId>,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         // SKIP LOCKED: rows another instance is claiming right now are passed over rather
         // than waited for; the lease then keeps them from everyone else until it runs out.
@@ -203,6 +202,7 @@ impl WebhookStore for PostgresStore {
                  WHERE row_id IN (
                      SELECT row_id FROM webhook_deliveries d
                      WHERE state = 'pending' AND next_attempt_at <= $3
+                       AND ($5::BIGINT IS NULL OR program_id = $5)
                        AND (lease_until IS NULL OR lease_until < $3)
                        AND NOT EXISTS (
                            SELECT 1 FROM webhook_deliveries o
@@ -223,6 +223,7 @@ impl WebhookStore for PostgresStore {
         .bind(lease_until.as_micros())
         .bind(now.as_micros())
         .bind(i64::from(limit))
+        .bind(only.map(|p| p.0))
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
@@ -260,7 +261,11 @@ impl WebhookStore for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String) -> StoreResult<String> {
+    async fn freeze_payload(
+        &self,
+        delivery: DeliveryRowId,
+        payload: String,
+    ) -> StoreResult<String> {
         sqlx::query_scalar(
             "UPDATE webhook_deliveries SET payload = COALESCE(payload, $2)
              WHERE row_id = $1 RETURNING payload",
@@ -334,9 +339,7 @@ impl WebhookStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        rows.iter()
-            .map(|r| delivery(r).map_err(db_error))
-            .collect()
+        rows.iter().map(|r| delivery(r).map_err(db_error)).collect()
     }
 
     async fn find_delivery(

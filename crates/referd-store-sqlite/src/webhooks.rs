@@ -61,9 +61,11 @@ fn delivery(r: &Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 fn find_by_row(conn: &Connection, row: i64) -> StoreResult<Webhook> {
-    conn.prepare_cached(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE row_id = ?1"))
-        .and_then(|mut s| s.query_row(params![row], webhook))
-        .map_err(backend)
+    conn.prepare_cached(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE row_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row(params![row], webhook))
+    .map_err(backend)
 }
 
 #[async_trait]
@@ -223,6 +225,7 @@ impl WebhookStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        only: Option<ProgramRowId>,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let owner = owner.to_owned();
         self.writer
@@ -236,6 +239,7 @@ impl WebhookStore for SqliteStore {
                              WHERE row_id IN (
                                  SELECT row_id FROM webhook_deliveries d
                                  WHERE state = 'pending' AND next_attempt_at <= ?3
+                       AND (?5 IS NULL OR program_id = ?5)
                                    AND (lease_until IS NULL OR lease_until < ?3)
                                    AND NOT EXISTS (
                                        SELECT 1 FROM webhook_deliveries o
@@ -247,9 +251,16 @@ impl WebhookStore for SqliteStore {
                         )
                         .map_err(backend)?;
                     let rows = stmt
-                        .query_map(params![owner, lease_until.as_micros(), now, limit], |r| {
-                            r.get(0)
-                        })
+                        .query_map(
+                            params![
+                                owner,
+                                lease_until.as_micros(),
+                                now,
+                                limit,
+                                only.map(|p| p.0)
+                            ],
+                            |r| r.get(0),
+                        )
                         .map_err(backend)?;
                     rows.collect::<Result<_, _>>().map_err(backend)?
                 };
@@ -306,7 +317,11 @@ impl WebhookStore for SqliteStore {
             .await
     }
 
-    async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String) -> StoreResult<String> {
+    async fn freeze_payload(
+        &self,
+        delivery: DeliveryRowId,
+        payload: String,
+    ) -> StoreResult<String> {
         self.writer
             .run(move |conn| {
                 conn.prepare_cached(
@@ -413,7 +428,10 @@ impl WebhookStore for SqliteStore {
                      JOIN webhooks w ON w.row_id = d.webhook_row_id
                      WHERE d.program_id = ?1 AND d.row_id = ?2"
                 ))
-                .and_then(|mut s| s.query_row(params![program.0, delivery_id.0], delivery).optional())
+                .and_then(|mut s| {
+                    s.query_row(params![program.0, delivery_id.0], delivery)
+                        .optional()
+                })
                 .map_err(backend)?;
             let Some(found) = found else {
                 return Ok(None);

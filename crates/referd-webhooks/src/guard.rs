@@ -57,8 +57,10 @@ impl Resolve for GuardedResolver {
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
                     .collect();
-            let allowed: Vec<SocketAddr> =
-                addrs.into_iter().filter(|a| !is_forbidden(a.ip())).collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| !is_forbidden(a.ip()))
+                .collect();
             if allowed.is_empty() {
                 return Err(format!(
                     "{} resolves only to private, loopback or link-local addresses \
@@ -95,8 +97,18 @@ mod tests {
     #[test]
     fn classifies_addresses() {
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
         ] {
             assert!(is_forbidden(bad.parse().unwrap()), "{bad}");
         }

@@ -27,8 +27,9 @@ pub fn client(allow_private: bool) -> Result<reqwest::Client, String> {
     } else {
         // Names are checked by the resolver on every connection, redirects included; an
         // IP-literal redirect target never reaches the resolver, so the policy checks it.
-        b = b.dns_resolver(std::sync::Arc::new(GuardedResolver)).redirect(
-            reqwest::redirect::Policy::custom(|attempt| {
+        b = b
+            .dns_resolver(std::sync::Arc::new(GuardedResolver))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
                 if attempt.previous().len() >= MAX_REDIRECTS {
                     attempt.error("too many redirects")
                 } else if let Some(why) = literal_refusal(attempt.url()) {
@@ -36,8 +37,7 @@ pub fn client(allow_private: bool) -> Result<reqwest::Client, String> {
                 } else {
                     attempt.follow()
                 }
-            }),
-        );
+            }));
     }
     b.build().map_err(|e| e.to_string())
 }

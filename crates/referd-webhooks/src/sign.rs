@@ -27,10 +27,7 @@ pub fn partnero_signature(secret: &str, body: &[u8]) -> String {
 /// One Standard Webhooks signature: `v1,` + base64 HMAC-SHA256(secret, `id.timestamp.body`).
 pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     let ts = timestamp.to_string();
-    let sig = mac(
-        secret,
-        &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
-    );
+    let sig = mac(secret, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     format!("v1,{}", STANDARD.encode(sig))
 }
 

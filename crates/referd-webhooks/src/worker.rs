@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use referd_core::Store;
+use referd_core::program::ProgramRowId;
 use referd_core::time::{Clock, Timestamp};
 use referd_core::webhook::{AttemptOutcome, ClaimedDelivery};
 use serde_json::{Value, json};
@@ -37,6 +38,8 @@ pub struct Config {
     pub idle_poll: Duration,
     /// Identifies this worker's leases (unique per process).
     pub owner: String,
+    /// Serve one program only (`None`: every program, as `referd serve` does).
+    pub only: Option<ProgramRowId>,
 }
 
 impl Config {
@@ -56,6 +59,7 @@ impl Config {
             batch: 32,
             idle_poll: Duration::from_millis(200),
             owner: format!("{}-{}", std::process::id(), rand::random::<u64>()),
+            only: None,
         }
     }
 }
@@ -115,18 +119,25 @@ impl Worker {
     /// One claim and its sends; answers how many deliveries were handled.
     pub async fn tick(self: &Arc<Self>) -> Result<usize, String> {
         let now = self.clock.now();
-        let until = Timestamp::from_micros(
-            now.as_micros() + self.config.lease.as_micros() as i64,
-        );
+        let until = Timestamp::from_micros(now.as_micros() + self.config.lease.as_micros() as i64);
         let claimed = self
             .store
-            .claim_deliveries(&self.config.owner, now, until, self.config.batch)
+            .claim_deliveries(
+                &self.config.owner,
+                now,
+                until,
+                self.config.batch,
+                self.config.only,
+            )
             .await
             .map_err(|e| e.to_string())?;
         let n = claimed.len();
         let mut by_webhook: BTreeMap<i64, Vec<ClaimedDelivery>> = BTreeMap::new();
         for c in claimed {
-            by_webhook.entry(c.delivery.webhook_row_id.0).or_default().push(c);
+            by_webhook
+                .entry(c.delivery.webhook_row_id.0)
+                .or_default()
+                .push(c);
         }
         let mut tasks = tokio::task::JoinSet::new();
         for (_, group) in by_webhook {
@@ -222,7 +233,9 @@ impl Worker {
                 delivery = c.delivery.row_id.0,
                 "webhook lease lost before the attempt was recorded"
             ),
-            Err(e) => tracing::error!(delivery = c.delivery.row_id.0, error = %e, "webhook attempt not recorded"),
+            Err(e) => {
+                tracing::error!(delivery = c.delivery.row_id.0, error = %e, "webhook attempt not recorded")
+            }
         }
         retry_at
     }

@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
 use referd_core::page::Page;
-use referd_core::webhook::{DeliveryRowId, DeliveryState};
 use referd_core::validate::FieldErrors;
+use referd_core::webhook::{DeliveryRowId, DeliveryState};
 use serde_json::json;
 
 use crate::error::ApiError;

@@ -72,8 +72,15 @@ pub async fn update(
         is_active: f.boolean("is_active"),
     };
     let prefix = f.finish()?;
-    let updated =
-        service::update(&*state.store, &program, &key, input, prefix, state.clock.now()).await?;
+    let updated = service::update(
+        &*state.store,
+        &program,
+        &key,
+        input,
+        prefix,
+        state.clock.now(),
+    )
+    .await?;
     Ok(wire::data(webhook(&updated)))
 }
 

@@ -56,7 +56,10 @@ fn check_url(e: &mut FieldErrors, field: &str, url: &str) {
         !authority.is_empty() && !authority.contains('@')
     });
     if !host_ok {
-        e.add(field, format!("The {field} must be a valid http or https URL."));
+        e.add(
+            field,
+            format!("The {field} must be a valid http or https URL."),
+        );
     } else if url.len() > MAX_URL_LEN || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         e.add(
             field,
@@ -67,7 +70,10 @@ fn check_url(e: &mut FieldErrors, field: &str, url: &str) {
 
 fn check_events(e: &mut FieldErrors, field: &str, program: &Program, events: &[String]) {
     if events.is_empty() {
-        e.add(field, format!("The {field} field must have at least 1 item."));
+        e.add(
+            field,
+            format!("The {field} field must have at least 1 item."),
+        );
         return;
     }
     let supported = supported_events(program.program_type);

@@ -19,5 +19,6 @@ mod program_settings;
 mod rules;
 mod stats;
 mod transactions;
+mod webhook_delivery;
 mod webhooks;
 mod wire;

@@ -28,9 +28,7 @@ async fn deliveries(app: &TestApp) -> Vec<(String, String)> {
         .await
         .unwrap();
     rows.reverse();
-    rows.into_iter()
-        .map(|d| (d.webhook_key, d.event))
-        .collect()
+    rows.into_iter().map(|d| (d.webhook_key, d.event)).collect()
 }
 
 async fn crud_round_trip(app: TestApp) {
@@ -45,7 +43,10 @@ async fn crud_round_trip(app: TestApp) {
     assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
     assert!(made["signature"].as_str().unwrap().len() >= 16);
     assert_eq!(made["is_active"], true);
-    assert_eq!(made["events"], json!(["customer.created", "transaction.created"]));
+    assert_eq!(
+        made["events"],
+        json!(["customer.created", "transaction.created"])
+    );
     assert_eq!(made["url"], "https://hooks.example.com/a");
     let got = app.get(&format!("/v1/webhooks/{key}")).await.ok();
     assert_eq!(got["data"], made);
@@ -101,10 +102,21 @@ async fn crud_round_trip(app: TestApp) {
         .await
         .ok();
     assert_ne!(rotated["data"]["signature"], made["signature"]);
-    let stored = app.store.find_webhook(app.program.id, &key).await.unwrap().unwrap();
-    assert_eq!(stored.previous_secret.as_deref(), made["signature"].as_str());
+    let stored = app
+        .store
+        .find_webhook(app.program.id, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.previous_secret.as_deref(),
+        made["signature"].as_str()
+    );
 
-    assert_eq!(app.delete(&format!("/v1/webhooks/{key}")).await.ok(), json!({"status": 1}));
+    assert_eq!(
+        app.delete(&format!("/v1/webhooks/{key}")).await.ok(),
+        json!({"status": 1})
+    );
     let gone = app.get(&format!("/v1/webhooks/{key}")).await;
     assert_eq!(gone.status, 404);
     assert_eq!(gone.body["message"], "Webhook not found");
@@ -113,7 +125,10 @@ async fn crud_round_trip(app: TestApp) {
 
 async fn bad_input_is_a_clear_422(app: TestApp) {
     let e = app.post("/v1/webhooks", json!({})).await.invalid();
-    assert!(e["name"].is_array() && e["url"].is_array() && e["events"].is_array(), "{e}");
+    assert!(
+        e["name"].is_array() && e["url"].is_array() && e["events"].is_array(),
+        "{e}"
+    );
     // An event of another program type is named.
     let e = app
         .post(
@@ -123,19 +138,31 @@ async fn bad_input_is_a_clear_422(app: TestApp) {
         .await
         .invalid();
     let msg = e["events.1"][0].as_str().unwrap();
-    assert!(msg.contains("partner.created") && msg.contains("referral"), "{msg}");
+    assert!(
+        msg.contains("partner.created") && msg.contains("referral"),
+        "{msg}"
+    );
     let e = app
-        .post("/v1/webhooks", json!({"name": "x", "url": "ftp://a", "events": ["customer.created"]}))
+        .post(
+            "/v1/webhooks",
+            json!({"name": "x", "url": "ftp://a", "events": ["customer.created"]}),
+        )
         .await
         .invalid();
     assert!(e["url"].is_array(), "{e}");
     let e = app
-        .post("/v1/webhooks", json!({"name": "x", "url": "https://a.example", "events": []}))
+        .post(
+            "/v1/webhooks",
+            json!({"name": "x", "url": "https://a.example", "events": []}),
+        )
         .await
         .invalid();
     assert!(e["events"].is_array(), "{e}");
     let e = app
-        .post("/v1/webhooks", json!({"name": {"a": 1}, "url": "https://a.example", "events": ["customer.created"]}))
+        .post(
+            "/v1/webhooks",
+            json!({"name": {"a": 1}, "url": "https://a.example", "events": ["customer.created"]}),
+        )
         .await
         .invalid();
     assert!(e["name"].is_array(), "{e}");
@@ -151,16 +178,23 @@ async fn bad_input_is_a_clear_422(app: TestApp) {
         .invalid();
     assert!(e["update.events.0"].is_array(), "{e}");
     let e = app
-        .post("/v1/webhooks/dup/rotate-secret", json!({"overlap_hours": 10000}))
+        .post(
+            "/v1/webhooks/dup/rotate-secret",
+            json!({"overlap_hours": 10000}),
+        )
         .await
         .invalid();
     assert!(e["overlap_hours"].is_array(), "{e}");
-    assert_eq!(app.get("/v1/webhooks?limit=5").await.invalid()["limit"][0], "The limit field must be between 10 and 100.");
+    assert_eq!(
+        app.get("/v1/webhooks?limit=5").await.invalid()["limit"][0],
+        "The limit field must be between 10 and 100."
+    );
 }
 
 async fn changes_write_their_events_with_them(app: TestApp) {
     // No webhook: changes write no delivery.
-    app.customer(json!({"id": "c0", "email": "c0@example.com"})).await;
+    app.customer(json!({"id": "c0", "email": "c0@example.com"}))
+        .await;
     assert!(deliveries(&app).await.is_empty());
 
     let all = create(
@@ -181,13 +215,19 @@ async fn changes_write_their_events_with_them(app: TestApp) {
                "events": ["customer.created"], "is_active": false}),
     )
     .await;
-    app.customer(json!({"id": "c1", "email": "c1@example.com"})).await;
-    app.put("/v1/customers/c1", json!({"update": {"name": "Ann"}})).await.ok();
+    app.customer(json!({"id": "c1", "email": "c1@example.com"}))
+        .await;
+    app.put("/v1/customers/c1", json!({"update": {"name": "Ann"}}))
+        .await
+        .ok();
     app.delete("/v1/customers/c1").await.ok();
     // A failed write writes no event.
-    app.post("/v1/customers", json!({"id": "c0", "email": "x@example.com"}))
-        .await
-        .invalid();
+    app.post(
+        "/v1/customers",
+        json!({"id": "c0", "email": "x@example.com"}),
+    )
+    .await
+    .invalid();
     let got = deliveries(&app).await;
     let want: Vec<(String, String)> = [
         ("all", "customer.created"),
