@@ -107,15 +107,11 @@ pub async fn send(client: &reqwest::Client, out: &Outgoing<'_>, now: Timestamp) 
     // Only the first KiB is kept; reading stops there, so a huge answer costs nothing.
     let mut excerpt = Vec::new();
     let mut response = response;
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                excerpt.extend_from_slice(&chunk[..chunk.len().min(EXCERPT_BYTES - excerpt.len())]);
-                if excerpt.len() >= EXCERPT_BYTES {
-                    break;
-                }
-            }
-            Ok(None) | Err(_) => break,
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = EXCERPT_BYTES - excerpt.len();
+        excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if excerpt.len() >= EXCERPT_BYTES {
+            break;
         }
     }
     Attempt {

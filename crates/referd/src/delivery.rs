@@ -60,3 +60,11 @@ pub fn start(state: &AppState, config: Config) -> Result<RunningWorker, String> 
     let task = tokio::spawn(Arc::new(worker).run(rx));
     Ok(RunningWorker { stop, task })
 }
+
+/// Whether this instance delivers webhooks: `REFERD_WEBHOOKS_WORKER` unset or not
+/// `false`/`0`/`no`.
+pub fn worker_enabled() -> bool {
+    std::env::var("REFERD_WEBHOOKS_WORKER").map_or(true, |v| {
+        !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no")
+    })
+}

@@ -75,13 +75,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
-    let worker = delivery::start(&state, referd_webhooks::Config::from_env())
-        .map_err(std::io::Error::other)?;
+    // REFERD_WEBHOOKS_WORKER=false: an API-only instance (others on the database deliver).
+    let worker = if delivery::worker_enabled() {
+        Some(
+            delivery::start(&state, referd_webhooks::Config::from_env())
+                .map_err(std::io::Error::other)?,
+        )
+    } else {
+        None
+    };
     let app = referd_api::router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    worker.stop().await;
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
     store.close().await;
     result
 }
