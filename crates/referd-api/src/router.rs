@@ -6,8 +6,8 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 use crate::handlers::{
-    admin, admin_webhooks, customers, fallback, partner_links, partners, program, transactions,
-    webhooks,
+    admin, admin_webhooks, customers, fallback, invitations, partner_links, partners, program,
+    transactions, webhooks,
 };
 use crate::state::AppState;
 
@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(customers::delete_by_body),
         )
         .route("/v1/customers:search", get(customers::search))
+        .route("/v1/customers:invite", post(invitations::invite))
         .route(
             "/v1/customers/{id}",
             get(customers::get)

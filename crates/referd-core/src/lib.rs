@@ -8,6 +8,7 @@
 
 pub mod affiliate;
 pub mod customer;
+pub mod email;
 pub mod error;
 pub mod ids;
 pub mod ledger;

@@ -18,6 +18,7 @@ use crate::customer::{
 };
 use rust_decimal::Decimal;
 
+use crate::email::{Email, EmailOutcome, EmailRowId, NewEmail};
 use crate::ledger::{
     Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, RewardsSummary, SalesScope,
     SalesSummary, Transaction, TransactionFilter, TransactionRowId,
@@ -607,6 +608,33 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<u64>;
 }
 
+/// The email outbox (invitations): written by the API, sent by the mailer in `referd serve`
+/// with the same lease discipline as webhook deliveries.
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    async fn enqueue_email(&self, new: NewEmail) -> StoreResult<EmailRowId>;
+    /// Leases up to `limit` due pending emails to `owner` until `lease_until` and counts the
+    /// attempt (of one program only, with `only`).
+    async fn claim_emails(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<Vec<Email>>;
+    /// Applies an attempt's outcome if `owner` still holds the lease.
+    async fn finish_email(
+        &self,
+        email: EmailRowId,
+        owner: &str,
+        outcome: &EmailOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The program's emails, oldest first.
+    async fn list_emails(&self, program: ProgramRowId) -> StoreResult<Vec<Email>>;
+}
+
 /// Everything referd stores. Implemented by each backend.
 #[async_trait]
 pub trait Store:
@@ -619,6 +647,7 @@ pub trait Store:
     + TransactionStore
     + IdempotencyStore
     + WebhookStore
+    + EmailStore
     + Send
     + Sync
     + 'static

@@ -30,6 +30,7 @@ mod admin;
 mod affiliate_customers;
 mod batch;
 mod customers;
+mod emails;
 mod idempotency;
 mod keys;
 mod ledger;

@@ -203,3 +203,23 @@ BEGIN
     JOIN webhooks w ON w.program_id = NEW.program_id AND w.is_active = 1
                    AND instr(w.events, ',' || ev.name || ',') > 0;
 END;
+
+-- Emails (invitations) waiting for the SMTP server: the same outbox discipline as webhooks,
+-- so an SMTP server that is down delays mail and never loses it.
+CREATE TABLE email_outbox (
+    row_id          INTEGER PRIMARY KEY,
+    program_id      INTEGER NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+    recipient       TEXT    NOT NULL,
+    subject         TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    state           TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER
+);
+CREATE INDEX email_outbox_due ON email_outbox (next_attempt_at, row_id) WHERE state = 'pending';
+CREATE INDEX email_outbox_program ON email_outbox (program_id, row_id);

@@ -12,6 +12,7 @@
 mod admin;
 mod affiliate_customers;
 mod customers;
+mod emails;
 mod idempotency;
 mod key_cache;
 mod ledger;

@@ -6,6 +6,7 @@ pub mod admin_webhooks;
 pub mod affiliate_customers;
 pub mod customers;
 pub mod fallback;
+pub mod invitations;
 pub mod listing;
 pub mod partner_links;
 pub mod partners;

@@ -5,6 +5,7 @@ pub mod affiliate_customers;
 pub mod audit;
 pub mod balances;
 pub mod customers;
+pub mod invitations;
 pub mod partner_links;
 pub mod partners;
 pub mod programs;

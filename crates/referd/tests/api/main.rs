@@ -10,6 +10,7 @@ mod clients_affiliate;
 mod customers_create;
 mod customers_lifecycle;
 mod customers_read;
+mod invitations;
 mod isolation;
 mod ledger;
 mod partner_links;

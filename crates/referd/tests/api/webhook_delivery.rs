@@ -25,7 +25,7 @@ use sha2::Sha256;
 use crate::helpers::{PUBLIC_URL, Reply, TestApp};
 
 /// A clock the test moves forward, so retries are due without waiting.
-struct TestClock(AtomicI64);
+pub(crate) struct TestClock(pub(crate) AtomicI64);
 
 impl Clock for TestClock {
     fn now(&self) -> Timestamp {
@@ -34,7 +34,7 @@ impl Clock for TestClock {
 }
 
 impl TestClock {
-    fn advance(&self, d: Duration) {
+    pub(crate) fn advance(&self, d: Duration) {
         self.0.fetch_add(d.as_micros() as i64, Ordering::SeqCst);
     }
 }
