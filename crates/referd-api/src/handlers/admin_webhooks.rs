@@ -5,6 +5,7 @@
 //! `POST …/webhook-deliveries/{delivery}/redeliver` and
 //! `POST …/webhook-deliveries:redeliver-failed`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
@@ -24,6 +25,14 @@ type ApiResult = Result<Response, ApiError>;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
+}
+
+/// `{program}/…/{delivery}` from the path, with a JSON error instead of axum's text one.
+fn two_params(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String), ApiError> {
+    path.map(|Path(p)| p)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid path parameter: {e}")))
 }
 
 fn delivery_id(raw: &str) -> Result<DeliveryRowId, ApiError> {
@@ -72,8 +81,9 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     _: AdminAuth,
-    Path((public_id, raw)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult {
+    let (public_id, raw) = two_params(path)?;
     let program = program(&state, &public_id).await?;
     let id = delivery_id(&raw)?;
     let (d, attempts) = state
@@ -88,8 +98,9 @@ pub async fn get(
 pub async fn redeliver(
     State(state): State<AppState>,
     _: AdminAuth,
-    Path((public_id, raw)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult {
+    let (public_id, raw) = two_params(path)?;
     let program = program(&state, &public_id).await?;
     let id = delivery_id(&raw)?;
     let n = state
