@@ -433,7 +433,65 @@ async fn private_addresses_are_refused_by_default(app: TestApp) {
     }
 }
 
+/// A receiver slower than 5 s is an attempt that timed out, retried later.
+async fn a_slow_receiver_times_out_after_five_seconds(app: TestApp) {
+    let slow = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async {
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, slow).await.unwrap() });
+    hook(
+        &app,
+        &format!("http://{addr}/hook"),
+        json!(["customer.created"]),
+    )
+    .await;
+    app.customer(json!({"id": "c1", "email": "c1@example.com"}))
+        .await;
+    let w = worker(&app, clock(), true, "w1");
+    let started = std::time::Instant::now();
+    assert_eq!(w.tick().await.unwrap(), 1);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(8),
+        "gave up before the answer: {waited:?}"
+    );
+    let rows = app
+        .store
+        .list_deliveries(
+            app.program.id,
+            Some(referd_core::webhook::DeliveryState::Pending),
+            referd_core::page::PageRequest {
+                page: 1,
+                per_page: 10,
+                sort: referd_core::page::SortOrder::Asc,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "still pending, for a retry");
+    let (_, attempts) = app
+        .store
+        .find_delivery(app.program.id, rows[0].row_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(attempts[0].status_code, None);
+    assert!(attempts[0].latency_ms >= 4_900, "{:?}", attempts[0]);
+    assert!(
+        attempts[0].error.as_deref().unwrap().contains("timed out"),
+        "{:?}",
+        attempts[0]
+    );
+}
+
 crate::backend_tests!(
+    a_slow_receiver_times_out_after_five_seconds,
     signed_in_order_with_retries_exactly_once,
     fails_after_a_day_then_redelivers,
     a_crashed_workers_claims_are_taken_over,
