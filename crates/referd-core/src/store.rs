@@ -598,6 +598,14 @@ pub trait WebhookStore: Send + Sync {
         program: ProgramRowId,
         delivery: DeliveryRowId,
     ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Deletes delivered deliveries (and their attempts) delivered before `before`; failed
+    /// and pending ones stay until redelivered. Of one program only, with `only`. Answers how
+    /// many.
+    async fn prune_deliveries(
+        &self,
+        before: Timestamp,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<u64>;
     /// Makes deliveries pending and due at `now` again, with a fresh attempt budget: one
     /// (whatever its state) or, with `None`, every failed one. Answers how many.
     async fn redeliver(

@@ -385,6 +385,23 @@ impl WebhookStore for PostgresStore {
         Ok(Some((found, attempts)))
     }
 
+    async fn prune_deliveries(
+        &self,
+        before: Timestamp,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE state = 'delivered' AND delivered_at < $1
+             AND ($2::BIGINT IS NULL OR program_id = $2)",
+        )
+        .bind(before.as_micros())
+        .bind(only.map(|p| p.0))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected())
+    }
+
     async fn redeliver(
         &self,
         program: ProgramRowId,

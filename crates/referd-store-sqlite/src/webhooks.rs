@@ -459,6 +459,24 @@ impl WebhookStore for SqliteStore {
         })
     }
 
+    async fn prune_deliveries(
+        &self,
+        before: Timestamp,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<u64> {
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM webhook_deliveries WHERE state = 'delivered' AND delivered_at < ?1
+                     AND (?2 IS NULL OR program_id = ?2)",
+                )
+                .and_then(|mut s| s.execute(params![before.as_micros(), only.map(|p| p.0)]))
+                .map(|n| n as u64)
+                .map_err(backend)
+            })
+            .await
+    }
+
     async fn redeliver(
         &self,
         program: ProgramRowId,

@@ -18,6 +18,9 @@ use tokio::sync::watch;
 use crate::backoff::{self, MAX_ATTEMPTS};
 use crate::send::{self, Outgoing};
 
+/// How often a worker deletes old delivered deliveries.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Turns an outbox row into the event's `data`: the resource as its GET answers it (the
 /// HTTP layer knows that shape, so it implements this).
 #[async_trait]
@@ -40,6 +43,9 @@ pub struct Config {
     pub owner: String,
     /// Serve one program only (`None`: every program, as `referd serve` does).
     pub only: Option<ProgramRowId>,
+    /// Delivered deliveries older than this are deleted (`REFERD_WEBHOOKS_RETENTION_DAYS`,
+    /// default 30); failed ones are kept until redelivered.
+    pub retention: Duration,
 }
 
 impl Config {
@@ -53,7 +59,13 @@ impl Config {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|s| *s >= 1)
             .unwrap_or(300);
+        let retention_days = std::env::var("REFERD_WEBHOOKS_RETENTION_DAYS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|d| *d >= 1)
+            .unwrap_or(30);
         Self {
+            retention: Duration::from_secs(retention_days * 86_400),
             allow_private,
             lease: Duration::from_secs(lease),
             batch: 32,
@@ -99,7 +111,12 @@ impl Worker {
     /// Runs until `stop` turns true; a claim in progress is finished first.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         tracing::info!(owner = %self.config.owner, "webhook delivery worker started");
+        let mut last_prune: Option<std::time::Instant> = None;
         while !*stop.borrow() {
+            if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                self.prune().await;
+            }
             let worked = match self.tick().await {
                 Ok(n) => n > 0,
                 Err(e) => {
@@ -113,6 +130,19 @@ impl Worker {
                     _ = stop.changed() => {}
                 }
             }
+        }
+    }
+
+    /// Deletes delivered deliveries past the retention period (every instance may; the
+    /// statement is idempotent).
+    pub async fn prune(&self) {
+        let before = Timestamp::from_micros(
+            self.clock.now().as_micros() - self.config.retention.as_micros() as i64,
+        );
+        match self.store.prune_deliveries(before, self.config.only).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "pruned delivered webhook deliveries"),
+            Err(e) => tracing::warn!(error = %e, "webhook delivery pruning failed"),
         }
     }
 

@@ -116,6 +116,7 @@ fn worker(app: &TestApp, clock: Arc<TestClock>, allow_private: bool, owner: &str
         idle_poll: Duration::from_millis(10),
         owner: owner.into(),
         only: Some(app.program.id),
+        retention: Duration::from_secs(30 * 86_400),
     };
     Arc::new(Worker::new(app.store.clone(), Arc::new(ApiRender(state)), clock, config).unwrap())
 }
@@ -285,6 +286,42 @@ async fn signed_in_order_with_retries_exactly_once(app: TestApp) {
     )
     .await;
     assert_eq!(missing.status, 404);
+
+    // Retention: delivered rows go after 30 days (the test clock is a few days on by now).
+    w.prune().await;
+    assert_eq!(
+        app.store
+            .list_deliveries(
+                app.program.id,
+                None,
+                referd_core::page::PageRequest {
+                    page: 1,
+                    per_page: 10,
+                    sort: referd_core::page::SortOrder::Asc
+                }
+            )
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    clock.advance(Duration::from_secs(31 * 86_400));
+    w.prune().await;
+    assert!(
+        app.store
+            .list_deliveries(
+                app.program.id,
+                None,
+                referd_core::page::PageRequest {
+                    page: 1,
+                    per_page: 10,
+                    sort: referd_core::page::SortOrder::Asc
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn fails_after_a_day_then_redelivers(app: TestApp) {
