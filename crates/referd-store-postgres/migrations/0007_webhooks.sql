@@ -61,6 +61,9 @@ CREATE FUNCTION referd_laravel_time(t BIGINT) RETURNS TEXT LANGUAGE sql IMMUTABL
     SELECT to_char(to_timestamp(t / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS".000000Z"')
 $$;
 
+-- Update triggers name the columns every client-visible change sets (`updated_at`, status,
+-- deletion), so bookkeeping updates of other columns never emit events.
+
 -- Queues `event` for every active webhook of the program subscribed to it.
 CREATE FUNCTION referd_outbox_enqueue(program BIGINT, event TEXT, kind TEXT, resource BIGINT,
                                       snapshot JSON, at BIGINT) RETURNS VOID
@@ -96,7 +99,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER outbox_customers AFTER INSERT OR UPDATE ON customers
+CREATE TRIGGER outbox_customers AFTER INSERT OR UPDATE OF updated_at, status, deleted_at ON customers
     FOR EACH ROW EXECUTE FUNCTION referd_outbox_customers();
 
 CREATE FUNCTION referd_outbox_partners() RETURNS TRIGGER LANGUAGE plpgsql AS $$
@@ -129,7 +132,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER outbox_partners AFTER INSERT OR UPDATE ON partners
+CREATE TRIGGER outbox_partners AFTER INSERT OR UPDATE OF updated_at, status, approved, deleted_at ON partners
     FOR EACH ROW EXECUTE FUNCTION referd_outbox_partners();
 
 CREATE FUNCTION referd_outbox_transactions() RETURNS TRIGGER LANGUAGE plpgsql AS $$
@@ -155,7 +158,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER outbox_transactions AFTER INSERT OR UPDATE ON transactions
+CREATE TRIGGER outbox_transactions AFTER INSERT OR UPDATE OF status, deleted_at ON transactions
     FOR EACH ROW EXECUTE FUNCTION referd_outbox_transactions();
 
 -- Ledger entries are immutable, so their snapshot is their payload.

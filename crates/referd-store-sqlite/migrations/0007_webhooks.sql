@@ -65,7 +65,9 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_row_id, row_id);
 
 -- The triggers. Each is skipped at once (WHEN) in a program without an active webhook, so
--- programs that use no webhooks pay one indexed probe per write.
+-- programs that use no webhooks pay one indexed probe per write. Update triggers name the
+-- columns every client-visible change sets (`updated_at`, status, deletion), so bookkeeping
+-- updates of other columns never emit events.
 
 CREATE TRIGGER outbox_customers_insert AFTER INSERT ON customers
 WHEN EXISTS (SELECT 1 FROM webhooks WHERE program_id = NEW.program_id AND is_active = 1)
@@ -83,7 +85,7 @@ BEGIN
       AND instr(w.events, ',customer.created,') > 0;
 END;
 
-CREATE TRIGGER outbox_customers_update AFTER UPDATE ON customers
+CREATE TRIGGER outbox_customers_update AFTER UPDATE OF updated_at, status, deleted_at ON customers
 WHEN EXISTS (SELECT 1 FROM webhooks WHERE program_id = NEW.program_id AND is_active = 1)
 BEGIN
     INSERT INTO webhook_deliveries
@@ -117,7 +119,7 @@ BEGIN
       AND instr(w.events, ',partner.created,') > 0;
 END;
 
-CREATE TRIGGER outbox_partners_update AFTER UPDATE ON partners
+CREATE TRIGGER outbox_partners_update AFTER UPDATE OF updated_at, status, approved, deleted_at ON partners
 WHEN EXISTS (SELECT 1 FROM webhooks WHERE program_id = NEW.program_id AND is_active = 1)
 BEGIN
     INSERT INTO webhook_deliveries
@@ -155,7 +157,7 @@ BEGIN
       AND instr(w.events, ',transaction.created,') > 0;
 END;
 
-CREATE TRIGGER outbox_transactions_update AFTER UPDATE ON transactions
+CREATE TRIGGER outbox_transactions_update AFTER UPDATE OF status, deleted_at ON transactions
 WHEN EXISTS (SELECT 1 FROM webhooks WHERE program_id = NEW.program_id AND is_active = 1)
 BEGIN
     INSERT INTO webhook_deliveries

@@ -21,5 +21,6 @@ mod rules;
 mod stats;
 mod transactions;
 mod webhook_delivery;
+mod webhook_events;
 mod webhooks;
 mod wire;
