@@ -29,6 +29,9 @@ pub enum ApiError {
     BadRequest(String),
     /// 413: the body is over the limit.
     PayloadTooLarge,
+    /// 503: a feature this instance is not configured for (email without SMTP), with how to
+    /// configure it.
+    Unavailable(String),
     /// 422 by field.
     Validation(FieldErrors),
     /// 500: logged, answered without detail.
@@ -60,6 +63,7 @@ impl ApiError {
             ),
             Self::ActionFailed => (StatusCode::BAD_REQUEST, "Action failed".into()),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(

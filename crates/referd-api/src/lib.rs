@@ -6,6 +6,7 @@
 //! a database backend.
 
 pub mod error;
+pub mod events;
 pub mod extract;
 mod handlers;
 mod idempotency;

@@ -5,7 +5,10 @@
 use axum::Router;
 use axum::routing::{get, post, put};
 
-use crate::handlers::{admin, customers, fallback, partner_links, partners, program, transactions};
+use crate::handlers::{
+    admin, admin_webhooks, customers, fallback, invitations, partner_links, partners, program,
+    transactions, webhooks,
+};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -78,6 +81,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(customers::delete_by_body),
         )
         .route("/v1/customers:search", get(customers::search))
+        .route("/v1/customers:invite", post(invitations::invite))
         .route(
             "/v1/customers/{id}",
             get(customers::get)
@@ -113,6 +117,18 @@ pub fn router(state: AppState) -> Router {
             "/v1/transactions/{id}/revoke-archive",
             post(transactions::revoke_archive),
         )
+        // Webhooks (spec §9; rotate-secret is referd's)
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
         // Deprecated singular customer (PHP SDK `customer()`, affiliate programs)
         .route(
             "/v1/customer",
@@ -133,6 +149,22 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/v1/programs/{id}/ledger.csv", get(admin::ledger_csv))
         .route("/admin/v1/programs/{id}/payouts", post(admin::payout))
+        .route(
+            "/admin/v1/programs/{id}/webhook-deliveries",
+            get(admin_webhooks::list),
+        )
+        .route(
+            "/admin/v1/programs/{id}/webhook-deliveries:redeliver-failed",
+            post(admin_webhooks::redeliver_failed),
+        )
+        .route(
+            "/admin/v1/programs/{id}/webhook-deliveries/{delivery}",
+            get(admin_webhooks::get),
+        )
+        .route(
+            "/admin/v1/programs/{id}/webhook-deliveries/{delivery}/redeliver",
+            post(admin_webhooks::redeliver),
+        )
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         // `Idempotency-Key` on every POST /v1/… (idempotency.rs).

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use referd_core::Store;
+use referd_core::email::Template;
 use referd_core::time::Clock;
 
 #[derive(Clone)]
@@ -11,6 +12,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The base of absolute URLs in responses (`links.next`), without a trailing slash.
     pub public_url: Arc<str>,
+    /// The invitation template when email (SMTP) is configured; `None`: invitations answer
+    /// 503 saying how to configure it.
+    pub invite_template: Option<Arc<Template>>,
 }
 
 impl AppState {
@@ -19,6 +23,13 @@ impl AppState {
             store,
             clock,
             public_url: public_url.trim_end_matches('/').into(),
+            invite_template: None,
         }
+    }
+
+    /// Enables invitations by email, with this template.
+    pub fn with_invitations(mut self, template: Template) -> Self {
+        self.invite_template = Some(Arc::new(template));
+        self
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod affiliate;
 pub mod customer;
+pub mod email;
 pub mod error;
 pub mod ids;
 pub mod ledger;
@@ -21,6 +22,7 @@ pub mod service;
 pub mod store;
 pub mod time;
 pub mod validate;
+pub mod webhook;
 
 pub use error::{CoreError, CoreResult};
 pub use store::{Store, StoreError, StoreResult};

@@ -18,6 +18,7 @@ use crate::customer::{
 };
 use rust_decimal::Decimal;
 
+use crate::email::{Email, EmailOutcome, EmailRowId, NewEmail};
 use crate::ledger::{
     Holder, LedgerEntry, NewEntry, NewTransaction, Recorded, RewardsSummary, SalesScope,
     SalesSummary, Transaction, TransactionFilter, TransactionRowId,
@@ -33,6 +34,10 @@ use crate::program::{
 };
 use crate::rules::RuleVersion;
 use crate::time::Timestamp;
+use crate::webhook::{
+    Attempt, AttemptOutcome, ClaimedDelivery, Delivery, DeliveryRowId, DeliveryState, NewWebhook,
+    Webhook, WebhookPatch, WebhookRowId,
+};
 
 /// The unique fields a write can collide on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,8 @@ pub enum UniqueField {
     LinkKey,
     /// A transaction key: unique among the program's live transactions.
     TransactionKey,
+    /// A webhook key: unique per program.
+    WebhookKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -524,6 +531,138 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release_idempotency_key(&self, program: ProgramRowId, key: &str) -> StoreResult<()>;
 }
 
+/// Webhooks and the outbox (docs/webhooks.md). Deliveries are written by database triggers
+/// in the transaction of the change that causes them; these methods manage subscriptions and
+/// move deliveries through their states.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Conflict `WebhookKey` when the program already has a webhook with this key.
+    async fn insert_webhook(&self, new: NewWebhook) -> StoreResult<Webhook>;
+    async fn find_webhook(&self, program: ProgramRowId, key: &str) -> StoreResult<Option<Webhook>>;
+    /// Webhooks by row id in `page.sort` order, `page.fetch_limit()` at most.
+    async fn list_webhooks(
+        &self,
+        program: ProgramRowId,
+        page: PageRequest,
+    ) -> StoreResult<Vec<Webhook>>;
+    /// Applies a non-empty patch. `NotFound` when the webhook is gone.
+    async fn update_webhook(
+        &self,
+        program: ProgramRowId,
+        webhook: WebhookRowId,
+        patch: &WebhookPatch,
+        now: Timestamp,
+    ) -> StoreResult<Webhook>;
+    /// Makes `secret` the signing secret; the old one keeps signing until `overlap_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        program: ProgramRowId,
+        webhook: WebhookRowId,
+        secret: String,
+        overlap_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Webhook>;
+    /// Deletes the webhook and its deliveries; `false` when it is gone.
+    async fn delete_webhook(
+        &self,
+        program: ProgramRowId,
+        webhook: WebhookRowId,
+    ) -> StoreResult<bool>;
+    /// Leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, no live lease,
+    /// and no older pending delivery of the same webhook that is waiting for a retry or leased:
+    /// each webhook's events go out in order) to `owner` until `lease_until`, oldest first,
+    /// and counts the attempt. With `only`, deliveries of that program alone (a worker
+    /// dedicated to one program; tests sharing a database). Two workers (two
+    /// referd instances) never hold the same delivery; a crashed worker's leases expire and
+    /// are claimed again.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Gives a leased delivery back unsent (its attempt not counted), due again at `at`:
+    /// what a worker does with a webhook's later events when an earlier one failed, to keep
+    /// their order. `false` when `owner` no longer holds the lease.
+    async fn release_delivery(
+        &self,
+        delivery: DeliveryRowId,
+        owner: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Stores the body of a delivery's first send, unless one is stored already; answers the
+    /// stored one (every retry sends the same bytes).
+    async fn freeze_payload(&self, delivery: DeliveryRowId, payload: String)
+    -> StoreResult<String>;
+    /// Logs an attempt and applies its outcome, in one transaction, if `owner` still holds
+    /// the lease; `false` (nothing written) when it does not.
+    async fn finish_attempt(
+        &self,
+        delivery: DeliveryRowId,
+        owner: &str,
+        attempt: &Attempt,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<bool>;
+    /// The program's deliveries (in one state when given), newest first.
+    async fn list_deliveries(
+        &self,
+        program: ProgramRowId,
+        state: Option<DeliveryState>,
+        page: PageRequest,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// A delivery with its attempts, oldest first.
+    async fn find_delivery(
+        &self,
+        program: ProgramRowId,
+        delivery: DeliveryRowId,
+    ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Deletes delivered deliveries (and their attempts) delivered before `before`; failed
+    /// and pending ones stay until redelivered. Of one program only, with `only`. Answers how
+    /// many.
+    async fn prune_deliveries(
+        &self,
+        before: Timestamp,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<u64>;
+    /// Makes deliveries pending and due at `now` again, with a fresh attempt budget: one
+    /// (whatever its state) or, with `None`, every failed one. Answers how many.
+    async fn redeliver(
+        &self,
+        program: ProgramRowId,
+        delivery: Option<DeliveryRowId>,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+}
+
+/// The email outbox (invitations): written by the API, sent by the mailer in `referd serve`
+/// with the same lease discipline as webhook deliveries.
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    async fn enqueue_email(&self, new: NewEmail) -> StoreResult<EmailRowId>;
+    /// Leases up to `limit` due pending emails to `owner` until `lease_until` and counts the
+    /// attempt (of one program only, with `only`).
+    async fn claim_emails(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<Vec<Email>>;
+    /// Applies an attempt's outcome if `owner` still holds the lease.
+    async fn finish_email(
+        &self,
+        email: EmailRowId,
+        owner: &str,
+        outcome: &EmailOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The program's emails, oldest first.
+    async fn list_emails(&self, program: ProgramRowId) -> StoreResult<Vec<Email>>;
+}
+
 /// Everything referd stores. Implemented by each backend.
 #[async_trait]
 pub trait Store:
@@ -535,6 +674,8 @@ pub trait Store:
     + AdminTokenStore
     + TransactionStore
     + IdempotencyStore
+    + WebhookStore
+    + EmailStore
     + Send
     + Sync
     + 'static

@@ -30,6 +30,7 @@ mod admin;
 mod affiliate_customers;
 mod batch;
 mod customers;
+mod emails;
 mod idempotency;
 mod keys;
 mod ledger;
@@ -42,6 +43,7 @@ mod rules;
 mod sales;
 mod stats;
 mod transactions;
+mod webhooks;
 mod writer;
 
 use std::time::Duration;
@@ -196,6 +198,7 @@ fn unique_field(constraint: &str) -> Option<UniqueField> {
         "partners_program_ext_id" => Some(UniqueField::PartnerId),
         "partners_program_email" => Some(UniqueField::PartnerEmail),
         "partner_links_program_key" => Some(UniqueField::LinkKey),
+        "webhooks_program_key" => Some(UniqueField::WebhookKey),
         _ => None,
     }
 }

@@ -12,6 +12,7 @@
 mod admin;
 mod affiliate_customers;
 mod customers;
+mod emails;
 mod idempotency;
 mod key_cache;
 mod ledger;
@@ -24,6 +25,7 @@ mod rows;
 mod rules;
 mod transactions;
 mod url;
+mod webhooks;
 mod writer;
 
 use std::path::PathBuf;

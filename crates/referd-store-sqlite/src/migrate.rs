@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("../migrations/0005_idempotency.sql"),
     ),
+    (
+        7,
+        "webhooks",
+        include_str!("../migrations/0007_webhooks.sql"),
+    ),
     (8, "sales", include_str!("../migrations/0008_sales.sql")),
 ];
 

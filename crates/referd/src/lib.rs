@@ -4,6 +4,8 @@
 
 pub mod cli;
 pub mod commands;
+pub mod delivery;
+pub mod mailer;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -67,17 +69,52 @@ pub fn app_state(store: Arc<dyn Store>, public_url: &str) -> AppState {
 }
 
 /// Serves the API on `listener` until `shutdown` completes; requests in flight finish, then
-/// the store drains its queued writes and closes.
+/// the webhook worker finishes its sends, and the store drains its queued writes and closes.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    // Email: invitations are accepted only when SMTP is configured, and sent by the mailer.
+    let smtp = mailer::SmtpSettings::from_env().map_err(std::io::Error::other)?;
+    let mut state = state;
+    let mut mail_task = None;
+    if let Some(smtp) = smtp {
+        let dir = std::env::var_os("REFERD_TEMPLATES_DIR").map(std::path::PathBuf::from);
+        let template = mailer::invite_template(dir.as_deref()).map_err(std::io::Error::other)?;
+        state = state.with_invitations(template);
+        if delivery::worker_enabled() {
+            let m = Arc::new(mailer::Mailer::new(
+                store.clone(),
+                state.clock.clone(),
+                smtp,
+                None,
+            ));
+            let (stop, rx) = tokio::sync::watch::channel(false);
+            mail_task = Some((stop, tokio::spawn(m.run(rx))));
+        }
+    }
+    // REFERD_WEBHOOKS_WORKER=false: an API-only instance (others on the database deliver).
+    let worker = if delivery::worker_enabled() {
+        Some(
+            delivery::start(&state, referd_webhooks::Config::from_env())
+                .map_err(std::io::Error::other)?,
+        )
+    } else {
+        None
+    };
     let app = referd_api::router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
+    if let Some((stop, task)) = mail_task {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     store.close().await;
     result
 }

@@ -568,6 +568,11 @@ struct Server {
 impl Server {
     /// Starts `referd serve` on 127.0.0.1 (a free port) and waits for the URL it logs.
     fn start(dir: &Path, database_url: &str) -> Server {
+        Self::start_with_env(dir, database_url, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    fn start_with_env(dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_referd"))
             .args([
                 "serve",
@@ -581,6 +586,7 @@ impl Server {
             .env_remove("REFERD_BIND")
             .env_remove("REFERD_PUBLIC_URL")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -865,5 +871,174 @@ fn two_instances_on_one_postgres_database_make_one_transaction() {
     }
 
     a.stop();
+    b.stop();
+}
+
+/// A local webhook receiver on its own runtime: answers 200 after a short pause (so a killed
+/// sender is caught mid-flight) and records each request's `webhook-id` and `data.id`.
+struct HookReceiver {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl HookReceiver {
+    fn start() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+        let s = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let s = s.clone();
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                        let v: Value = serde_json::from_slice(&body).unwrap();
+                        let id = headers["webhook-id"].to_str().unwrap().to_string();
+                        let data = v["data"]["id"].as_str().unwrap_or_default().to_string();
+                        s.lock().unwrap().push((id, data));
+                        "ok"
+                    }
+                },
+            ),
+        );
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            addr,
+            seen,
+            _rt: rt,
+        }
+    }
+
+    fn seen(&self) -> Vec<(String, String)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` distinct events arrived (or 120 s passed); answers what arrived.
+    fn wait_for(&self, n: usize) -> Vec<(String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let seen = self.seen();
+            let distinct: std::collections::BTreeSet<&String> = seen.iter().map(|s| &s.0).collect();
+            if distinct.len() >= n || Instant::now() > deadline {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Creates `ids` as customers, spread over the given instances by 8 threads.
+fn create_customers(addrs: &[String], key: &str, ids: Vec<String>) {
+    let chunks: Vec<Vec<String>> = ids
+        .chunks(ids.len().div_ceil(8))
+        .map(<[String]>::to_vec)
+        .collect();
+    let threads: Vec<_> = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(t, chunk)| {
+            let (addrs, key) = (addrs.to_vec(), key.to_string());
+            std::thread::spawn(move || {
+                for (i, id) in chunk.iter().enumerate() {
+                    let addr = &addrs[(t + i) % addrs.len()];
+                    let body = format!(r#"{{"id":"{id}","email":"{id}@hooks.test"}}"#);
+                    let (status, answer) =
+                        http_json(addr, "POST", "/v1/customers", &key, Some(&body));
+                    assert_eq!(status, 200, "{answer}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// Two `referd serve` processes on one PostgreSQL database deliver 1,000 events, each exactly
+/// once; then one is killed (SIGKILL) while delivering 200 more, and the other takes over its
+/// leases: nothing is lost (only the sends in flight at the kill may arrive twice, with the
+/// same `webhook-id`). Needs REFERD_TEST_POSTGRES_URL (skipped otherwise).
+#[test]
+fn two_instances_deliver_each_webhook_event_once_and_survive_a_kill() {
+    let Ok(db) = std::env::var("REFERD_TEST_POSTGRES_URL") else {
+        println!(
+            "SKIPPED: two_instances_deliver_each_webhook_event_once_and_survive_a_kill (set REFERD_TEST_POSTGRES_URL)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = referd(dir.path(), &["migrate", "--database-url", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created = one_json(&referd(
+        dir.path(),
+        &[
+            "programs",
+            "create",
+            "--type",
+            "referral",
+            "--name",
+            "Hooks",
+            "--database-url",
+            &db,
+        ],
+    ));
+    let key = created["api_key"].as_str().unwrap().to_string();
+    let suffix = created["program"]["public_id"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    let receiver = HookReceiver::start();
+    let env = [
+        ("REFERD_WEBHOOKS_ALLOW_PRIVATE", "true"),
+        ("REFERD_WEBHOOKS_LEASE_SECS", "5"),
+    ];
+    let a = Server::start_with_env(dir.path(), &db, &env);
+    let b = Server::start_with_env(dir.path(), &db, &env);
+    let hook = format!(
+        r#"{{"name":"multi","url":"http://{}/hook","events":["customer.created"]}}"#,
+        receiver.addr
+    );
+    let (status, made) = http_json(&a.addr, "POST", "/v1/webhooks", &key, Some(&hook));
+    assert_eq!(status, 200, "{made}");
+
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    let ids: Vec<String> = (0..1000).map(|i| format!("m{i}_{suffix}")).collect();
+    create_customers(&addrs, &key, ids.clone());
+    let seen = receiver.wait_for(1000);
+    assert_eq!(seen.len(), 1000, "every event once, no duplicates");
+    let mut got: Vec<String> = seen.iter().map(|s| s.1.clone()).collect();
+    got.sort();
+    let mut want = ids;
+    want.sort();
+    assert_eq!(got, want);
+
+    // Phase two: kill one instance while it delivers.
+    let more: Vec<String> = (0..200).map(|i| format!("k{i}_{suffix}")).collect();
+    create_customers(&addrs, &key, more.clone());
+    std::thread::sleep(Duration::from_millis(100));
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let seen = receiver.wait_for(1200);
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().map(|s| &s.1).collect();
+    assert_eq!(distinct.len(), 1200, "nothing lost after the kill");
+    for id in &more {
+        assert!(distinct.contains(id), "{id} lost");
+    }
+    let repeats = seen.len() - 1200;
+    assert!(
+        repeats <= 64,
+        "only sends in flight at the kill repeat: {repeats}"
+    );
     b.stop();
 }

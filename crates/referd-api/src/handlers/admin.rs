@@ -17,7 +17,7 @@ use crate::wire::{self, program::program_block};
 
 type ApiResult = Result<Response, ApiError>;
 
-async fn program(state: &AppState, public_id: &str) -> Result<Program, ApiError> {
+pub(crate) async fn program(state: &AppState, public_id: &str) -> Result<Program, ApiError> {
     state
         .store
         .find_program(public_id)

@@ -2,11 +2,14 @@
 //! `referd_core::service`, and writes the wire shape.
 
 pub mod admin;
+pub mod admin_webhooks;
 pub mod affiliate_customers;
 pub mod customers;
 pub mod fallback;
+pub mod invitations;
 pub mod listing;
 pub mod partner_links;
 pub mod partners;
 pub mod program;
 pub mod transactions;
+pub mod webhooks;

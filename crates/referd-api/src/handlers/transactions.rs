@@ -423,3 +423,23 @@ pub async fn revoke_archive(
     service::restore(&*state.store, &program, &key, state.clock.now()).await?;
     Ok(wire::done())
 }
+
+/// A transaction's JSON exactly as `GET /v1/transactions/{key}` answers it (the `data` of its
+/// webhook events).
+pub(crate) async fn transaction_json(
+    state: &AppState,
+    program: &Program,
+    tx: Transaction,
+    entries: Vec<LedgerEntry>,
+) -> Result<serde_json::Value, ApiError> {
+    let rows = [(tx, entries)];
+    let names = holder_names(state, program, &rows).await?;
+    let [(tx, entries)] = rows;
+    Ok(transaction::transaction(
+        program,
+        &tx,
+        &entries,
+        &names,
+        state.clock.now(),
+    ))
+}

@@ -9,6 +9,7 @@ pub mod page;
 pub mod partner;
 pub mod program;
 pub mod transaction;
+pub mod webhook;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;

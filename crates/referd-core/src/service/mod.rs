@@ -5,11 +5,13 @@ pub mod affiliate_customers;
 pub mod audit;
 pub mod balances;
 pub mod customers;
+pub mod invitations;
 pub mod partner_links;
 pub mod partners;
 pub mod programs;
 pub mod rules;
 pub mod transactions;
+pub mod webhooks;
 
 use crate::error::CoreError;
 use crate::store::UniqueField;
@@ -25,6 +27,7 @@ fn conflict_message(field: UniqueField) -> (&'static str, &'static str) {
         UniqueField::PartnerEmail => ("email", "The email has already been taken."),
         UniqueField::LinkKey => ("key", "The key has already been taken."),
         UniqueField::TransactionKey => ("key", "The key has already been taken."),
+        UniqueField::WebhookKey => ("key", "The key has already been taken."),
     }
 }
 
