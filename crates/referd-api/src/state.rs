@@ -11,11 +11,15 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The base of absolute URLs in responses (`links.next`), without a trailing slash.
     pub public_url: Arc<str>,
+    /// The click pipeline and caches of the public tracking routes.
+    pub tracking: Arc<crate::tracking::Tracking>,
 }
 
 impl AppState {
+    /// Starts the click writer, so it must be called inside a tokio runtime.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, public_url: &str) -> Self {
         Self {
+            tracking: Arc::new(crate::tracking::Tracking::start(store.clone())),
             store,
             clock,
             public_url: public_url.trim_end_matches('/').into(),

@@ -8,6 +8,7 @@
 
 pub mod affiliate;
 pub mod customer;
+pub mod customer_link;
 pub mod error;
 pub mod ids;
 pub mod ledger;
@@ -20,6 +21,7 @@ pub mod rules;
 pub mod service;
 pub mod store;
 pub mod time;
+pub mod tracking;
 pub mod validate;
 
 pub use error::{CoreError, CoreResult};

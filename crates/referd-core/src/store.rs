@@ -515,6 +515,7 @@ pub trait Store:
     + AdminTokenStore
     + TransactionStore
     + IdempotencyStore
+    + crate::tracking::TrackingStore
     + Send
     + Sync
     + 'static

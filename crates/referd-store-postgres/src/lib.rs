@@ -40,6 +40,7 @@ mod programs;
 mod rows;
 mod rules;
 mod stats;
+mod tracking;
 mod transactions;
 mod writer;
 
@@ -188,6 +189,7 @@ fn unique_field(constraint: &str) -> Option<UniqueField> {
         "partners_program_ext_id" => Some(UniqueField::PartnerId),
         "partners_program_email" => Some(UniqueField::PartnerEmail),
         "partner_links_program_key" => Some(UniqueField::LinkKey),
+        "customer_links_program_key" => Some(UniqueField::LinkKey),
         _ => None,
     }
 }

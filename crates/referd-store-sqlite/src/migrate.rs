@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("../migrations/0005_idempotency.sql"),
     ),
+    (
+        6,
+        "tracking",
+        include_str!("../migrations/0006_tracking.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet recorded. Runs inside the writer's transaction.

@@ -67,17 +67,23 @@ pub fn app_state(store: Arc<dyn Store>, public_url: &str) -> AppState {
 }
 
 /// Serves the API on `listener` until `shutdown` completes; requests in flight finish, then
-/// the store drains its queued writes and closes.
+/// the queued clicks are stored, then the store drains its queued writes and closes.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let tracking = state.tracking.clone();
     let app = referd_api::router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address feeds the click dedupe and the public sign-up's rate limit.
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    tracking.shutdown().await;
     store.close().await;
     result
 }

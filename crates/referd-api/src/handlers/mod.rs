@@ -3,10 +3,12 @@
 
 pub mod admin;
 pub mod affiliate_customers;
+pub mod customer_links;
 pub mod customers;
 pub mod fallback;
 pub mod listing;
 pub mod partner_links;
 pub mod partners;
 pub mod program;
+pub mod tracking;
 pub mod transactions;

@@ -13,6 +13,7 @@ use referd_core::service::partner_links;
 use referd_core::service::partners::{
     self as service, PartnerInput, PartnerRef, PartnerUpdate, Transition,
 };
+use referd_core::tracking::TrackingScope;
 use referd_core::validate::FieldErrors;
 
 use crate::error::ApiError;
@@ -82,7 +83,15 @@ pub async fn get(
         SalesScope::Partner(view.partner.row_id),
     )
     .await?;
-    Ok(wire::data(partner::full(&program, &view, &earned, &sales)))
+    let tracked = crate::handlers::tracking::counts(
+        &state,
+        &program,
+        TrackingScope::Partner(view.partner.row_id),
+    )
+    .await?;
+    Ok(wire::data(
+        partner::full(&program, &view, &earned, &sales).with_clicks(tracked.clicks),
+    ))
 }
 
 /// The partner a body- or query-addressed request names: `id`, else `key`, else `email`.
@@ -125,7 +134,15 @@ pub async fn get_legacy(
         SalesScope::Partner(view.partner.row_id),
     )
     .await?;
-    Ok(wire::data(partner::full(&program, &view, &earned, &sales)))
+    let tracked = crate::handlers::tracking::counts(
+        &state,
+        &program,
+        TrackingScope::Partner(view.partner.row_id),
+    )
+    .await?;
+    Ok(wire::data(
+        partner::full(&program, &view, &earned, &sales).with_clicks(tracked.clicks),
+    ))
 }
 
 pub async fn list(

@@ -110,9 +110,12 @@ pub async fn create(
     }
     errors.into_result()?;
 
-    let referrer = match &input.referring_customer {
-        Some(r) => Some(resolve_referrer(store, program, r, &input, email.as_deref()).await?),
-        None => None,
+    let (referrer, via_link) = match &input.referring_customer {
+        Some(r) => {
+            let (c, link) = resolve_referrer(store, program, r, &input, email.as_deref()).await?;
+            (Some(c), link)
+        }
+        None => (None, None),
     };
 
     let mut attempt = 0;
@@ -131,6 +134,10 @@ pub async fn create(
         };
         match store.insert_customer(new).await {
             Ok(customer) => {
+                // An extra link's own sign-ups (docs/tracking.md); not in the insert's
+                // transaction (creates go through the group-commit writer).
+                super::customer_links::note_signup_link(store, program, customer.row_id, via_link)
+                    .await?;
                 if let Some(referrer) = customer.referrer {
                     signup_rewards(store, program, &customer, referrer, now).await?;
                 }
@@ -237,15 +244,16 @@ async fn signup_rewards(
     Ok(())
 }
 
-/// Finds the active customer a new one is referred by; refuses self-referral (same id, key
-/// or email as the new customer).
+/// Finds the active customer a new one is referred by, and the extra link when the key was
+/// one (a key names a customer's default link or one of its extra links); refuses
+/// self-referral (same id, key or email as the new customer).
 async fn resolve_referrer(
     store: &dyn Store,
     program: &Program,
     r: &ReferrerRef,
     input: &CustomerInput,
     email: Option<&str>,
-) -> CoreResult<Customer> {
+) -> CoreResult<(Customer, Option<crate::customer_link::CustomerLinkRowId>)> {
     let (field, lookup) = match (&r.id, &r.key, &r.email) {
         (Some(id), _, _) => ("referring_customer.id", CustomerLookup::Id(id.clone())),
         (None, Some(key), _) => ("referring_customer.key", CustomerLookup::Key(key.clone())),
@@ -261,10 +269,21 @@ async fn resolve_referrer(
         }
     };
     let invalid = || CoreError::field(field, format!("The selected {field} is invalid."));
-    let view = store
-        .find_customer(program.id, &lookup)
-        .await?
-        .ok_or_else(invalid)?;
+    let (view, via_link) = match store.find_customer(program.id, &lookup).await? {
+        Some(view) => (view, None),
+        None => {
+            let link = match &lookup {
+                CustomerLookup::Key(key) => store.find_customer_link(program.id, key).await?,
+                _ => None,
+            }
+            .ok_or_else(invalid)?;
+            let owner = store
+                .find_customer(program.id, &CustomerLookup::Row(link.customer))
+                .await?
+                .ok_or_else(invalid)?;
+            (owner, Some(link.row_id))
+        }
+    };
     let referrer = view.customer;
     if referrer.status != CustomerStatus::Active {
         return Err(CoreError::field(
@@ -278,7 +297,7 @@ async fn resolve_referrer(
     if same_person {
         return Err(CoreError::field(field, "A customer cannot refer itself."));
     }
-    Ok(referrer)
+    Ok((referrer, via_link))
 }
 
 /// The full object of a customer just created: no referrals yet, and its referrer (with the
