@@ -213,8 +213,10 @@ mod tests {
 
     #[test]
     fn the_window_is_separate_from_the_cookie_lifetime() {
-        let mut s = ProgramSettings::default();
-        s.attribution_window_days = Some(7);
+        let s = ProgramSettings {
+            attribution_window_days: Some(7),
+            ..ProgramSettings::default()
+        };
         let r = Rules::of(&s);
         let claim = |days| CookieClaim {
             key: "k".into(),
