@@ -24,15 +24,20 @@ fn browser() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("REFERD_CHROMIUM") {
         return Some(path.into());
     }
-    ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join(name))
-                    .find(|p| p.is_file())
-            })
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .iter()
+    .find_map(|name| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
         })
+    })
 }
 
 /// The merchant's page: Partnero's loader snippet (spec §12) with its URL pointing at referd,
@@ -157,7 +162,11 @@ async fn a_browser_gets_the_cookie_and_its_click_and_signup_are_attributed() {
     for _ in 0..100 {
         tracking.flush().await;
         counts = store
-            .tracking_counts(program.id, TrackingScope::Customer(alice.customer.row_id), None)
+            .tracking_counts(
+                program.id,
+                TrackingScope::Customer(alice.customer.row_id),
+                None,
+            )
             .await
             .unwrap();
         friend = store
@@ -171,7 +180,10 @@ async fn a_browser_gets_the_cookie_and_its_click_and_signup_are_attributed() {
     }
     assert_eq!(counts.clicks, 1, "the landing counts one click");
     let friend = friend.expect("the sign-up created the customer");
-    assert_eq!(friend.customer.email.as_deref(), Some("friend@example.test"));
+    assert_eq!(
+        friend.customer.email.as_deref(),
+        Some("friend@example.test")
+    );
     assert_eq!(
         friend.customer.referrer,
         Some(alice.customer.row_id),
