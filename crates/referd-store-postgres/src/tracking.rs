@@ -131,8 +131,9 @@ impl TrackingStore for PostgresStore {
             "(SELECT row_id, NULL::bigint FROM customers \
               WHERE program_id = $1 AND key = $2 AND deleted_at IS NULL) \
              UNION ALL \
-             (SELECT customer_row_id, row_id FROM customer_links \
-              WHERE program_id = $1 AND key = $2 AND deleted_at IS NULL) \
+             (SELECT customer_row_id, row_id FROM customer_links l \
+              WHERE program_id = $1 AND key = $2 AND deleted_at IS NULL AND EXISTS \
+                (SELECT 1 FROM customers c WHERE c.row_id = l.customer_row_id AND c.deleted_at IS NULL)) \
              LIMIT 1",
         )
         .bind(program.0)
@@ -259,8 +260,9 @@ impl TrackingStore for PostgresStore {
         let row = sqlx::query(concat!(
             "SELECT ",
             link_columns!(),
-            " FROM customer_links \
-             WHERE program_id = $1 AND key = $2 AND deleted_at IS NULL"
+            " FROM customer_links l \
+             WHERE program_id = $1 AND key = $2 AND deleted_at IS NULL AND EXISTS \
+               (SELECT 1 FROM customers c WHERE c.row_id = l.customer_row_id AND c.deleted_at IS NULL)"
         ))
         .bind(program.0)
         .bind(key)
@@ -335,6 +337,25 @@ impl TrackingStore for PostgresStore {
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_customer_links_of(
+        &self,
+        program: ProgramRowId,
+        customer: CustomerRowId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE customer_links SET deleted_at = $3, updated_at = $3 \
+             WHERE program_id = $1 AND customer_row_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(program.0)
+        .bind(customer.0)
+        .bind(now.as_micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
     }
 
     async fn set_customer_ref_link(

@@ -90,7 +90,9 @@ fn resolve(
     }
     conn.prepare_cached(
         "SELECT customer_row_id, row_id FROM customer_links
-         WHERE program_id = ?1 AND key = ?2 AND deleted_at IS NULL",
+         WHERE program_id = ?1 AND key = ?2 AND deleted_at IS NULL
+           AND EXISTS (SELECT 1 FROM customers c
+                       WHERE c.row_id = customer_links.customer_row_id AND c.deleted_at IS NULL)",
     )
     .and_then(|mut s| {
         s.query_row(params![program.0, key], |r| {
@@ -276,7 +278,10 @@ impl TrackingStore for SqliteStore {
         self.readers.with(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {LINK_COLUMNS} FROM customer_links
-                 WHERE program_id = ?1 AND key = ?2 AND deleted_at IS NULL"
+                 WHERE program_id = ?1 AND key = ?2 AND deleted_at IS NULL
+                   AND EXISTS (SELECT 1 FROM customers c
+                               WHERE c.row_id = customer_links.customer_row_id
+                                 AND c.deleted_at IS NULL)"
             ))
             .and_then(|mut s| {
                 s.query_row(params![program.0, key], customer_link)
@@ -351,6 +356,25 @@ impl TrackingStore for SqliteStore {
                 )
                 .and_then(|mut s| s.execute(params![program.0, link.0, now.as_micros()]))
                 .map(|n| n == 1)
+                .map_err(backend)
+            })
+            .await
+    }
+
+    async fn delete_customer_links_of(
+        &self,
+        program: ProgramRowId,
+        customer: CustomerRowId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE customer_links SET deleted_at = ?3, updated_at = ?3
+                     WHERE program_id = ?1 AND customer_row_id = ?2 AND deleted_at IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![program.0, customer.0, now.as_micros()]))
+                .map(|_| ())
                 .map_err(backend)
             })
             .await

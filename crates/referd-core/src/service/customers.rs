@@ -482,6 +482,15 @@ pub(crate) async fn apply_transition(
         .set_customer_status(program.id, customer, from, to, now)
         .await?;
     match (changed, transition) {
+        // A deleted customer's extra referral links go with it, freeing their keys. A crash
+        // between the two writes leaves links whose keys stay taken, but no lookup finds
+        // them: link lookups require a live owner.
+        (true, Transition::Delete) => {
+            store
+                .delete_customer_links_of(program.id, customer, now)
+                .await?;
+            Ok(())
+        }
         (true, _) => Ok(()),
         // Deleted in between by another request: for the client it is simply gone.
         (false, Transition::Delete) => Err(CoreError::NotFound("Customer")),

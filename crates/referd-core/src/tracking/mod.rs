@@ -146,6 +146,13 @@ pub trait TrackingStore: Send + Sync {
         link: CustomerLinkRowId,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// Deletes every live extra link of a customer (the customer was deleted).
+    async fn delete_customer_links_of(
+        &self,
+        program: ProgramRowId,
+        customer: CustomerRowId,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Records the extra link a referred customer signed up through.
     async fn set_customer_ref_link(
         &self,

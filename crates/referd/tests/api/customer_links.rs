@@ -135,6 +135,17 @@ async fn links_are_created_read_renamed_and_deleted(app: TestApp) {
     )
     .await
     .ok();
+    // A deleted customer's links go with it, and their keys are free.
+    app.delete("/v1/customers/customer_123").await.ok();
+    app.get("/v1/customer_referral_links/alice-3")
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    app.post(
+        "/v1/customer_referral_links",
+        json!({"key":"alice-3","customer":{"id":"customer_456"}}),
+    )
+    .await
+    .ok();
 }
 
 async fn link_errors(app: TestApp) {
