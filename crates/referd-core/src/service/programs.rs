@@ -227,6 +227,25 @@ fn as_bool(v: &Value) -> Option<bool> {
     }
 }
 
+/// A number of days, 1–9,999,999, sent as a number or a numeric string.
+fn days(value: &Value, field: &str, errors: &mut FieldErrors) -> Option<u32> {
+    let days = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match days {
+        Some(d) if (1..=9_999_999).contains(&d) => u32::try_from(d).ok(),
+        _ => {
+            errors.add(
+                field,
+                format!("The {field} field must be a whole number of days between 1 and 9999999."),
+            );
+            None
+        }
+    }
+}
+
 /// Reads the typed settings and the known toggles of `program_settings`; an unknown name is
 /// a 422 naming it (a misspelt setting silently ignored is a setting never applied).
 fn read_program_settings(
@@ -251,22 +270,7 @@ fn read_program_settings(
                     format!("The {field} field must be a 3-letter ISO 4217 currency code."),
                 ),
             },
-            "cookie_lifetime" => {
-                let days = match value {
-                    Value::Number(n) => n.as_i64(),
-                    Value::String(s) => s.trim().parse::<i64>().ok(),
-                    _ => None,
-                };
-                match days {
-                    Some(d) if (1..=9_999_999).contains(&d) => {
-                        patch.cookie_lifetime_days = u32::try_from(d).ok();
-                    }
-                    _ => errors.add(
-                        &field,
-                        format!("The {field} field must be a whole number of days between 1 and 9999999."),
-                    ),
-                }
-            }
+            "cookie_lifetime" => patch.cookie_lifetime_days = days(value, &field, errors),
             "referral_parameter" => match value.as_str() {
                 Some(p)
                     if (1..=32).contains(&p.len())
@@ -281,20 +285,7 @@ fn read_program_settings(
                 ),
             },
             "attribution_window" => {
-                let days = match value {
-                    Value::Number(n) => n.as_i64(),
-                    Value::String(s) => s.trim().parse::<i64>().ok(),
-                    _ => None,
-                };
-                match days {
-                    Some(d) if (1..=9_999_999).contains(&d) => {
-                        patch.attribution_window_days = u32::try_from(d).ok();
-                    }
-                    _ => errors.add(
-                        &field,
-                        format!("The {field} field must be a whole number of days between 1 and 9999999."),
-                    ),
-                }
+                patch.attribution_window_days = days(value, &field, errors);
             }
             "link_format" => match value.as_str().and_then(LinkFormat::parse) {
                 Some(f) => patch.link_format = Some(f),
