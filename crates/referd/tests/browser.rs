@@ -15,10 +15,9 @@ use std::time::Duration;
 
 use axum::response::Html;
 use referd_core::customer::CustomerLookup;
-use referd_core::ids::ProgramType;
-use referd_core::service::{customers, programs};
-use referd_core::time::{Clock, SystemClock};
 use referd_core::tracking::TrackingScope;
+
+mod support;
 
 fn browser() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("REFERD_CHROMIUM") {
@@ -86,33 +85,10 @@ async fn a_browser_gets_the_cookie_and_its_click_and_signup_are_attributed() {
     let referd_url = format!("http://{}", listener.local_addr().unwrap());
 
     let db = format!("sqlite:{}", dir.path().join("referd.db").display());
-    let store = referd::open_store(&db).await.unwrap();
-    store.migrate().await.unwrap();
-    let (program, _key) = programs::create(
-        &*store,
-        ProgramType::Referral,
-        "Browser Shop",
-        Some(&merchant_url),
-        SystemClock.now(),
-    )
-    .await
-    .unwrap();
-    let input = customers::CustomerInput {
-        id: Some("alice".into()),
-        key: Some("ref_alice".into()),
-        email: Some("alice@example.test".into()),
-        ..Default::default()
-    };
-    let alice = customers::create(&*store, &program, input, SystemClock.now())
-        .await
-        .unwrap();
-
+    let (store, program, alice) = support::shop_with_alice(&db, &merchant_url).await;
     let state = referd::app_state(store.clone(), &referd_url);
     let tracking = state.tracking.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(referd::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let (stop, server) = support::serve(listener, state);
     let page = Arc::new(merchant_page(&referd_url, &program.public_id));
     let site = axum::Router::new().fallback(move || {
         let page = page.clone();

@@ -6,10 +6,9 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use referd_core::ids::ProgramType;
-use referd_core::service::{customers, programs};
-use referd_core::time::{Clock, SystemClock};
 use referd_core::tracking::TrackingScope;
+
+mod support;
 
 const CLICKS: usize = 300;
 
@@ -31,34 +30,11 @@ fn click(addr: &str, path: &str, visitor: usize) -> String {
 async fn queued_clicks_are_stored_on_graceful_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("referd.db").display());
-    let store = referd::open_store(&db).await.unwrap();
-    store.migrate().await.unwrap();
-    let (program, _) = programs::create(
-        &*store,
-        ProgramType::Referral,
-        "Shop",
-        Some("https://shop.test"),
-        SystemClock.now(),
-    )
-    .await
-    .unwrap();
-    let input = customers::CustomerInput {
-        id: Some("alice".into()),
-        key: Some("ref_alice".into()),
-        email: Some("alice@shop.test".into()),
-        ..Default::default()
-    };
-    let alice = customers::create(&*store, &program, input, SystemClock.now())
-        .await
-        .unwrap();
-
+    let (store, program, alice) = support::shop_with_alice(&db, "https://shop.test").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let state = referd::app_state(store.clone(), &format!("http://{addr}"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(referd::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let (stop, server) = support::serve(listener, state);
 
     // Distinct visitors (X-Forwarded-For from a local peer), so every click counts.
     let path = format!("/r/{}/ref_alice", program.public_id);

@@ -70,27 +70,36 @@ pub async fn get(
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
     let view = service::get(&*state.store, &program, &ident).await?;
+    full_answer(&state, &program, &view).await
+}
+
+/// The full partner object: its commissions (the ledger), sales and clicks.
+async fn full_answer(
+    state: &AppState,
+    program: &referd_core::program::Program,
+    view: &referd_core::partner::PartnerView,
+) -> ApiResult {
     let earned = referd_core::service::balances::partner_commissions(
         &*state.store,
-        &program,
+        program,
         view.partner.row_id,
         state.clock.now(),
     )
     .await?;
     let sales = referd_core::service::balances::sales(
         &*state.store,
-        &program,
+        program,
         SalesScope::Partner(view.partner.row_id),
     )
     .await?;
     let tracked = crate::handlers::tracking::counts(
-        &state,
-        &program,
+        state,
+        program,
         TrackingScope::Partner(view.partner.row_id),
     )
     .await?;
     Ok(wire::data(
-        partner::full(&program, &view, &earned, &sales).with_clicks(tracked.clicks),
+        partner::full(program, view, &earned, &sales).with_clicks(tracked.clicks),
     ))
 }
 
@@ -121,28 +130,7 @@ pub async fn get_legacy(
     service::require_affiliate(&program)?;
     let (lookup, _) = addressed(&p)?;
     let view = service::find(&*state.store, &program, &lookup).await?;
-    let earned = referd_core::service::balances::partner_commissions(
-        &*state.store,
-        &program,
-        view.partner.row_id,
-        state.clock.now(),
-    )
-    .await?;
-    let sales = referd_core::service::balances::sales(
-        &*state.store,
-        &program,
-        SalesScope::Partner(view.partner.row_id),
-    )
-    .await?;
-    let tracked = crate::handlers::tracking::counts(
-        &state,
-        &program,
-        TrackingScope::Partner(view.partner.row_id),
-    )
-    .await?;
-    Ok(wire::data(
-        partner::full(&program, &view, &earned, &sales).with_clicks(tracked.clicks),
-    ))
+    full_answer(&state, &program, &view).await
 }
 
 pub async fn list(
