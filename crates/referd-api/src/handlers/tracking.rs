@@ -113,11 +113,11 @@ pub async fn config(State(state): State<AppState>, Path(public_id): Path<String>
     cors(r)
 }
 
-/// Queues a click when the key names a link and the visitor is not a bot.
-async fn count_click(
+/// Queues a click on a known link unless the visitor is a bot.
+fn count_click(
     state: &AppState,
     program: &referd_core::program::Program,
-    key: &str,
+    target: referd_core::tracking::LinkTarget,
     req: &Parts,
     source: ClickSource,
 ) {
@@ -125,9 +125,6 @@ async fn count_click(
     if is_bot(ua) {
         return;
     }
-    let Some(target) = state.tracking.caches.link(program, key).await else {
-        return;
-    };
     state.tracking.record(ClickEvent {
         program: program.id,
         target,
@@ -154,12 +151,12 @@ pub async fn redirect(
     let Some(program) = state.tracking.caches.program(&public_id).await else {
         return not_found_page();
     };
-    let known = state.tracking.caches.link(&program, &key).await.is_some();
-    let location = if known {
-        count_click(&state, &program, &key, &req, ClickSource::Redirect).await;
-        program.referral_link(&key)
-    } else {
-        program.website.clone()
+    let location = match state.tracking.caches.link(&program, &key).await {
+        Some(target) => {
+            count_click(&state, &program, target, &req, ClickSource::Redirect);
+            program.referral_link(&key)
+        }
+        None => program.website.clone(),
     };
     let Some(location) = location.and_then(|l| HeaderValue::try_from(l).ok()) else {
         return not_found_page();
@@ -200,8 +197,10 @@ pub async fn click(
             .find(|(n, _)| n == "key")
             .map(|(_, v)| v.into_owned())
     });
-    if let (Some(program), Some(key)) = (state.tracking.caches.program(&public_id).await, key) {
-        count_click(&state, &program, &key, &req, ClickSource::Beacon).await;
+    if let (Some(program), Some(key)) = (state.tracking.caches.program(&public_id).await, key)
+        && let Some(target) = state.tracking.caches.link(&program, &key).await
+    {
+        count_click(&state, &program, target, &req, ClickSource::Beacon);
     }
     cors(StatusCode::NO_CONTENT.into_response())
 }
