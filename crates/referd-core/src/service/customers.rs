@@ -110,6 +110,12 @@ pub async fn create(
     }
     errors.into_result()?;
 
+    // A key names one link: an extra link's key is taken for customers too.
+    if let Some(key) = &input.key
+        && store.find_customer_link(program.id, key).await?.is_some()
+    {
+        return Err(conflict_error(UniqueField::CustomerKey, ""));
+    }
     let (referrer, via_link) = match &input.referring_customer {
         Some(r) => {
             let (c, link) = resolve_referrer(store, program, r, &input, email.as_deref()).await?;
@@ -426,6 +432,11 @@ pub async fn update(
     validate_patch(&mut patch, prefix)?;
     if patch.is_empty() {
         return Ok(current);
+    }
+    if let Some(key) = &patch.key
+        && store.find_customer_link(program.id, key).await?.is_some()
+    {
+        return Err(conflict_error(UniqueField::CustomerKey, prefix));
     }
     match store
         .update_customer(program.id, current.customer.row_id, &patch, now)

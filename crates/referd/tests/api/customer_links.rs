@@ -174,7 +174,27 @@ async fn link_errors(app: TestApp) {
         .await
         .invalid();
     assert_eq!(taken, json!({"key":["The key has already been taken."]}));
-    // A customer cannot take an extra link's key either (by rename of its default link).
+    // A customer cannot take an extra link's key either: on create, on update, or by a
+    // rename of its default link.
+    let taken = app
+        .post(
+            "/v1/customers",
+            json!({"id":"carol","key":"extra","email":"carol@partnero.com"}),
+        )
+        .await
+        .invalid();
+    assert_eq!(taken, json!({"key":["The key has already been taken."]}));
+    let taken = app
+        .put(
+            "/v1/customers/customer_456",
+            json!({"update":{"key":"extra"}}),
+        )
+        .await
+        .invalid();
+    assert_eq!(
+        taken,
+        json!({"update.key":["The key has already been taken."]})
+    );
     let taken = app
         .put(
             "/v1/customer_referral_links/ref_456",
