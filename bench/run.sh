@@ -10,8 +10,10 @@
 #   bench/run.sh                  # ROUNDS (3) interleaved rounds of DURATION (10s)
 #   bench/run.sh --quick          # 1 round of 3s: smoke test
 #   bench/run.sh --ceilings-only  # nginx + pgbench only (no referd build)
+#   bench/run.sh --tracking       # only the tracking configs (bench/tracking.sh)
 #   ROUNDS=5 DURATION=20s bench/run.sh
-#   ONLY="affiliate transactions" bench/run.sh   # only these groups (+ ceilings)
+#   ONLY="affiliate transactions" bench/run.sh   # only these groups (customers, affiliate,
+#                                                # transactions, tracking; + ceilings)
 #
 # Results go to bench/out/<timestamp>/ (results.md, results.tsv, raw/).
 # Traffic goes to 127.0.0.1 only. Every server this script starts is stopped
@@ -22,16 +24,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CEILINGS_ONLY=""
+TRACKING_ONLY=""
 for arg in "$@"; do
     case "$arg" in
     --quick) ROUNDS=1 DURATION=3s ;;
     --ceilings-only) CEILINGS_ONLY=1 ;;
+    --tracking) TRACKING_ONLY=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
     esac
@@ -55,10 +59,11 @@ if ! [[ "$ROUNDS" =~ ^[0-9]+$ ]] || ((ROUNDS < 1 || ROUNDS > 100)); then
 fi
 
 HOST=127.0.0.1
-NGINX_PORT=18081
-REFERD_PORT=18080
+# Overridable, so that two people can smoke-test on one machine without sharing a database.
+NGINX_PORT=${BENCH_NGINX_PORT:-18081}
+REFERD_PORT=${BENCH_REFERD_PORT:-18080}
 PG_PORT=5432
-PG_DB=referd_bench
+PG_DB=${BENCH_PG_DB:-referd_bench}
 PG_URL="postgres://postgres@$HOST:$PG_PORT/$PG_DB"
 WRK_ARGS=(-t2 -c64 "-d$DURATION" --latency)
 PGBENCH_ARGS=(-n -h "$HOST" -p "$PG_PORT" -U postgres -M prepared -c16 -j2 "-T$DURATION_SECONDS")
@@ -78,6 +83,9 @@ printf 'config\tround\treq_per_s\tp50_ms\tp99_ms\tnon_2xx\tsocket_errors\n' >"$T
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
+
+# shellcheck source=bench/tracking.sh
+source "$BENCH/tracking.sh"
 
 # record CMD...: append the exact command line to commands.txt (the API key
 # is replaced by <api_key>).
@@ -293,9 +301,11 @@ http {
             default_type application/json;
             return 200 '$CANNED_CUSTOMER';
         }
+$(tracking_nginx_locations)
     }
 }
 EOF
+    tracking_nginx_static
     cp "$NGINX_CONF" "$RAW/nginx.conf"
     record "$NGINX_BIN" -c "$NGINX_CONF" -p "$NGINX_PREFIX" -e "$NGINX_PREFIX/logs/error.log"
     "$NGINX_BIN" -c "$NGINX_CONF" -p "$NGINX_PREFIX" -e "$NGINX_PREFIX/logs/error.log" ||
@@ -635,6 +645,14 @@ start_nginx
 
 for ((round = 1; round <= ROUNDS; round++)); do
     echo "# round $round" >>"$CMDS"
+    tracking_nginx_round "$round"
+    if [[ -n "$TRACKING_ONLY" ]]; then
+        if [[ -z "$CEILINGS_ONLY" ]]; then
+            bench_tracking sqlite "$round"
+            bench_tracking postgres "$round"
+        fi
+        continue
+    fi
     run_wrk nginx-post "$round" "$BENCH/post_customers.lua" \
         "http://$HOST:$NGINX_PORT/v1/customers" "r$round" ""
     sleep 1
@@ -653,6 +671,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
         if wanted transactions; then
             bench_transactions sqlite "$round"
             bench_transactions postgres "$round"
+        fi
+        if wanted tracking; then
+            bench_tracking sqlite "$round"
+            bench_tracking postgres "$round"
         fi
     fi
     bench_pgbench "$round"
@@ -680,7 +702,7 @@ at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || a == "") print "n/
 declare -A RPS P50 P99 ERRS
 CONFIGS=(nginx-post sqlite-post postgres-post pgbench-insert nginx-get sqlite-get postgres-get pgbench-select
     sqlite-partner-post postgres-partner-post sqlite-affiliate-post postgres-affiliate-post
-    sqlite-transaction-post postgres-transaction-post)
+    sqlite-transaction-post postgres-transaction-post "${TRACKING_CONFIGS[@]}")
 for c in "${CONFIGS[@]}"; do
     row=$(median "$c")
     if [[ -z "$row" ]]; then
@@ -709,6 +731,7 @@ describe() {
     postgres-affiliate-post) echo "referd + PostgreSQL, POST /v1/customers (affiliate, partner.key)" ;;
     sqlite-transaction-post) echo "referd + SQLite, POST /v1/transactions (affiliate, 30% commission)" ;;
     postgres-transaction-post) echo "referd + PostgreSQL, POST /v1/transactions (affiliate, 30% commission)" ;;
+    *) tracking_describe "$1" ;;
     esac
 }
 
@@ -782,8 +805,18 @@ pg_settings=$("${PSQL[@]}" -d postgres -Atc "SELECT string_agg(name || '=' || se
     echo "| (transactions) PostgreSQL POST transactions / pgbench INSERT tps | $(ratio "${RPS[postgres-transaction-post]}" "${RPS[pgbench-insert]}") | – | – |"
     echo "| (transactions) SQLite POST transactions / SQLite POST customers (affiliate) | $r_sqlite_tx_customers | ≥ 0.5 | $(at_least "$r_sqlite_tx_customers" 0.5) |"
     echo "| (transactions) PostgreSQL POST transactions / PostgreSQL POST customers (affiliate) | $r_pg_tx_customers | ≥ 0.5 | $(at_least "$r_pg_tx_customers" 0.5) |"
+    tracking_ratios
     echo
     echo "A run with non-2xx or socket errors against referd is not a valid measurement."
+    echo "(The redirect's 302s count as successes in wrk.)"
+    if [[ -f "$OUT/clicks.tsv" ]]; then
+        echo
+        echo "## Clicks stored (tracking runs)"
+        echo
+        echo '```'
+        cat "$OUT/clicks.tsv"
+        echo '```'
+    fi
     echo
     echo "## Commands"
     echo

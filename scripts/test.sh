@@ -193,6 +193,27 @@ else
     TMP_CLUSTER_DIR=""
 fi
 
+# --------------------------------------------------------------- browser --
+
+# The browser test (crates/referd/tests/browser.rs) drives headless Chromium. Install
+# Debian's package when it is missing and apt-get can; otherwise the test skips loudly.
+browser_found() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+        command -v google-chrome >/dev/null 2>&1 || [[ -n "${REFERD_CHROMIUM:-}" ]]
+}
+if ! browser_found && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    log "installing chromium for the browser test (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 ||
+        { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } ||
+        log "could not install chromium"
+fi
+if browser_found; then
+    log "browser: $(command -v chromium || command -v chromium-browser || command -v google-chrome || echo "$REFERD_CHROMIUM")"
+else
+    printf '%s\n' "!!!!!! NO BROWSER: chromium is not installed and could not be; the browser test will be SKIPPED !!!!!!" >&2
+fi
+
 # ------------------------------------------------------------------ cargo --
 
 if [[ -n "$pg_url" ]]; then
@@ -233,5 +254,8 @@ rm -f "$output"
 
 if [[ -z "$pg_url" ]]; then
     printf '%s\n' "!!!!!! SKIPPED POSTGRESQL: only the SQLite backend was tested !!!!!!" >&2
+fi
+if ! browser_found; then
+    printf '%s\n' "!!!!!! SKIPPED BROWSER TEST: no chromium !!!!!!" >&2
 fi
 exit "$status"

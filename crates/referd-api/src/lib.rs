@@ -12,6 +12,7 @@ mod handlers;
 mod idempotency;
 mod router;
 pub mod state;
+pub mod tracking;
 pub mod wire;
 
 pub use router::router;

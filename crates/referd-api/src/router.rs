@@ -6,8 +6,8 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 use crate::handlers::{
-    admin, admin_webhooks, customers, fallback, invitations, partner_links, partners, program,
-    transactions, webhooks,
+    admin, admin_webhooks, customer_links, customers, fallback, invitations, partner_links,
+    partners, program, tracking, transactions, webhooks,
 };
 use crate::state::AppState;
 
@@ -71,6 +71,22 @@ pub fn router(state: AppState) -> Router {
             get(partner_links::get)
                 .put(partner_links::update)
                 .delete(partner_links::delete),
+        )
+        // Customer referral links (refer-a-friend)
+        .route("/v1/customer_referral_links", post(customer_links::create))
+        .route(
+            "/v1/customer_referral_links:search",
+            get(customer_links::search),
+        )
+        .route(
+            "/v1/customer_referral_links/{id}",
+            get(customer_links::get)
+                .put(customer_links::update)
+                .delete(customer_links::delete),
+        )
+        .route(
+            "/v1/customers/{id}/referral_links",
+            get(customer_links::of_customer),
         )
         // Customers (both program types; handlers branch on the key's program)
         .route(
@@ -172,5 +188,27 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::idempotency::layer,
         ))
-        .with_state(state)
+        .with_state(state.clone())
+        // Public tracking routes (docs/tracking.md): no API key, and added after the layers
+        // above so that no middleware runs on the click hot path.
+        .merge(
+            Router::new()
+                .route("/js/universal.js", get(tracking::snippet))
+                .route("/r/{program}/{key}", get(tracking::redirect))
+                .route(
+                    "/t/{program}/config",
+                    get(tracking::config).options(tracking::preflight),
+                )
+                .route(
+                    "/t/{program}/click",
+                    post(tracking::click)
+                        .get(tracking::click)
+                        .options(tracking::preflight),
+                )
+                .route(
+                    "/t/{program}/signup",
+                    post(tracking::signup).options(tracking::preflight),
+                )
+                .with_state(state),
+        )
 }

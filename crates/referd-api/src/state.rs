@@ -15,11 +15,15 @@ pub struct AppState {
     /// The invitation template when email (SMTP) is configured; `None`: invitations answer
     /// 503 saying how to configure it.
     pub invite_template: Option<Arc<Template>>,
+    /// The click pipeline and caches of the public tracking routes.
+    pub tracking: Arc<crate::tracking::Tracking>,
 }
 
 impl AppState {
+    /// Starts the click writer, so it must be called inside a tokio runtime.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, public_url: &str) -> Self {
         Self {
+            tracking: Arc::new(crate::tracking::Tracking::start(store.clone())),
             store,
             clock,
             public_url: public_url.trim_end_matches('/').into(),

@@ -8,6 +8,7 @@
 
 pub mod affiliate;
 pub mod customer;
+pub mod customer_link;
 pub mod email;
 pub mod error;
 pub mod ids;
@@ -21,6 +22,7 @@ pub mod rules;
 pub mod service;
 pub mod store;
 pub mod time;
+pub mod tracking;
 pub mod validate;
 pub mod webhook;
 

@@ -71,6 +71,9 @@ pub struct ProgramSettings {
     pub program_flags: BTreeMap<String, bool>,
     /// Boolean toggles of `portal_settings` by name.
     pub portal_flags: BTreeMap<String, bool>,
+    /// Days after a click within which a sign-up is attributed; `None` is the cookie
+    /// lifetime (`docs/tracking.md`).
+    pub attribution_window_days: Option<u32>,
 }
 
 impl Default for ProgramSettings {
@@ -82,6 +85,7 @@ impl Default for ProgramSettings {
             link_format: LinkFormat::Query,
             program_flags: BTreeMap::new(),
             portal_flags: BTreeMap::new(),
+            attribution_window_days: None,
         }
     }
 }
@@ -98,6 +102,7 @@ pub struct ProgramPatch {
     pub link_format: Option<LinkFormat>,
     pub program_flags: BTreeMap<String, bool>,
     pub portal_flags: BTreeMap<String, bool>,
+    pub attribution_window_days: Option<u32>,
 }
 
 impl ProgramPatch {

@@ -676,6 +676,7 @@ pub trait Store:
     + IdempotencyStore
     + WebhookStore
     + EmailStore
+    + crate::tracking::TrackingStore
     + Send
     + Sync
     + 'static

@@ -42,6 +42,7 @@ mod rows;
 mod rules;
 mod sales;
 mod stats;
+mod tracking;
 mod transactions;
 mod webhooks;
 mod writer;
@@ -198,6 +199,7 @@ fn unique_field(constraint: &str) -> Option<UniqueField> {
         "partners_program_ext_id" => Some(UniqueField::PartnerId),
         "partners_program_email" => Some(UniqueField::PartnerEmail),
         "partner_links_program_key" => Some(UniqueField::LinkKey),
+        "customer_links_program_key" => Some(UniqueField::LinkKey),
         "webhooks_program_key" => Some(UniqueField::WebhookKey),
         _ => None,
     }

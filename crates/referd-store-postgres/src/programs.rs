@@ -75,7 +75,8 @@ const UPDATE_PROGRAM: &str = concat!(
      referral_param = coalesce($6::text, referral_param), \
      link_format = coalesce($7::text, link_format), \
      program_flags = program_flags || $8::jsonb, portal_flags = portal_flags || $9::jsonb, \
-     updated_at = $10 WHERE id = $1 RETURNING ",
+     updated_at = $10, attribution_window = coalesce($11::bigint, attribution_window) \
+     WHERE id = $1 RETURNING ",
     program_columns!()
 );
 
@@ -244,6 +245,7 @@ impl ProgramStore for PostgresStore {
             .bind(rows::to_json(&patch.program_flags)?)
             .bind(rows::to_json(&patch.portal_flags)?)
             .bind(now.as_micros())
+            .bind(patch.attribution_window_days.map(i64::from))
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;

@@ -61,6 +61,8 @@ macro_rules! program_columns {
             $t,
             "rules_version, ",
             $t,
+            "attribution_window, ",
+            $t,
             "created_at, ",
             $t,
             "updated_at"
@@ -262,6 +264,8 @@ fn program_settings(row: &PgRow) -> StoreResult<ProgramSettings> {
         link_format,
         program_flags: from_json(&get::<String>(row, "program_flags")?)?,
         portal_flags: from_json(&get::<String>(row, "portal_flags")?)?,
+        attribution_window_days: get::<Option<i64>>(row, "attribution_window")?
+            .and_then(|d| u32::try_from(d).ok()),
     })
 }
 

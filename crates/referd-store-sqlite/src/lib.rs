@@ -23,6 +23,7 @@ mod programs;
 mod readers;
 mod rows;
 mod rules;
+mod tracking;
 mod transactions;
 mod url;
 mod webhooks;

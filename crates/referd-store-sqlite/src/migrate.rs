@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_idempotency.sql"),
     ),
     (
+        6,
+        "tracking",
+        include_str!("../migrations/0006_tracking.sql"),
+    ),
+    (
         7,
         "webhooks",
         include_str!("../migrations/0007_webhooks.sql"),

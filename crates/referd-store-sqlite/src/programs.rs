@@ -258,7 +258,8 @@ impl ProgramStore for SqliteStore {
                        link_format = coalesce(?7, link_format),
                        program_flags = json_patch(program_flags, ?8),
                        portal_flags = json_patch(portal_flags, ?9),
-                       updated_at = ?10
+                       updated_at = ?10,
+                       attribution_window = coalesce(?11, attribution_window)
                      WHERE id = ?1
                      RETURNING ",
                     program_columns!("")
@@ -275,7 +276,8 @@ impl ProgramStore for SqliteStore {
                             patch.link_format.map(|f| f.as_str()),
                             flags_json(&patch.program_flags),
                             flags_json(&patch.portal_flags),
-                            now.as_micros()
+                            now.as_micros(),
+                            patch.attribution_window_days
                         ],
                         rows::program,
                     )

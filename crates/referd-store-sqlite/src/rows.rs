@@ -64,7 +64,7 @@ macro_rules! program_columns {
             $p, "id, ", $p, "public_id, ", $p, "program_type, ", $p, "name, ", $p, "website, ",
             $p, "created_at, ", $p, "updated_at, ", $p, "currency, ", $p, "cookie_lifetime, ",
             $p, "referral_param, ", $p, "link_format, ", $p, "program_flags, ",
-            $p, "portal_flags, ", $p, "rules_version"
+            $p, "portal_flags, ", $p, "rules_version, ", $p, "attribution_window"
         )
     };
 }
@@ -89,6 +89,9 @@ pub(crate) fn program(row: &Row<'_>) -> rusqlite::Result<Program> {
             link_format: LinkFormat::parse(&link_format).unwrap_or(defaults.link_format),
             program_flags: json_at(row, 11)?,
             portal_flags: json_at(row, 12)?,
+            attribution_window_days: row
+                .get::<_, Option<i64>>(14)?
+                .and_then(|d| u32::try_from(d).ok()),
         },
         rules_version: row.get(13)?,
         created_at: Timestamp::from_micros(row.get(5)?),

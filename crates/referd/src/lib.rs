@@ -69,7 +69,8 @@ pub fn app_state(store: Arc<dyn Store>, public_url: &str) -> AppState {
 }
 
 /// Serves the API on `listener` until `shutdown` completes; requests in flight finish, then
-/// the webhook worker finishes its sends, and the store drains its queued writes and closes.
+/// the webhook worker finishes its sends, the queued clicks are stored, and the store drains
+/// its queued writes and closes.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -104,10 +105,16 @@ pub async fn serve(
     } else {
         None
     };
+    let tracking = state.tracking.clone();
     let app = referd_api::router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address feeds the click dedupe and the public sign-up's rate limit.
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    tracking.shutdown().await;
     if let Some(worker) = worker {
         worker.stop().await;
     }

@@ -16,6 +16,7 @@ use referd_core::ids::ProgramType;
 use referd_core::ledger::SalesScope;
 use referd_core::program::Program;
 use referd_core::service::customers::{self as service, CustomerInput, ReferrerRef, Transition};
+use referd_core::tracking::TrackingScope;
 use referd_core::validate::FieldErrors;
 use serde::Serialize;
 
@@ -252,7 +253,7 @@ struct RefLinkStats {
     default: bool,
     clicks: String,
     signups: String,
-    click_to_signup_conversion: u64,
+    click_to_signup_conversion: serde_json::Value,
     social_shares: Vec<SocialShare>,
 }
 
@@ -303,8 +304,8 @@ fn social_shares(program: &Program, link: &str) -> Vec<SocialShare> {
 
 /// Clicks, sign-ups and revenue of a customer's referrals. Sign-ups are its referred
 /// customers; sales are their active transactions (referred by this customer), revenue their
-/// sum per currency, paid accounts their distinct buyers. Clicks stay 0 until click tracking
-/// records them.
+/// sum per currency, paid accounts their distinct buyers. Clicks are the counted clicks on its
+/// links; each link has its own clicks and sign-ups (docs/tracking.md).
 pub async fn stats(
     State(state): State<AppState>,
     Auth(program): Auth,
@@ -317,22 +318,44 @@ pub async fn stats(
         SalesScope::Referrer(view.customer.row_id),
     )
     .await?;
-    let ref_links = customer::referral_links(&program, &view.customer)
-        .into_iter()
-        .enumerate()
-        .map(|(i, url)| RefLinkStats {
+    let links =
+        referd_core::service::customer_links::all_of(&*state.store, &program, &view.customer)
+            .await?;
+    let total = crate::handlers::tracking::counts(
+        &state,
+        &program,
+        TrackingScope::Customer(view.customer.row_id),
+    )
+    .await?;
+    let mut ref_links = Vec::with_capacity(links.len());
+    for l in &links {
+        let Some(url) = program.referral_link(&l.key) else {
+            continue;
+        };
+        let c = state
+            .store
+            .tracking_counts(
+                program.id,
+                TrackingScope::CustomerLink(l.customer, l.row_id),
+                None,
+            )
+            .await
+            .map_err(referd_core::CoreError::from)?;
+        ref_links.push(RefLinkStats {
             social_shares: social_shares(&program, &url),
             url,
-            default: i == 0,
-            clicks: "0".into(),
-            signups: "0".into(),
-            click_to_signup_conversion: 0,
-        })
-        .collect();
+            default: l.is_default(),
+            clicks: c.clicks.to_string(),
+            signups: c.signups.to_string(),
+            click_to_signup_conversion: referd_core::money::amount_json(
+                c.click_to_signup_percent(),
+            ),
+        });
+    }
     Ok(wire::data(CustomerStats {
         customer: customer::full(&program, &view),
         referrals: ReferralStats {
-            clicks: 0,
+            clicks: total.clicks,
             signups: view.referrals_count,
             revenue: wire::money::revenue(&sales),
             sales_count: sales.sales,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_webhooks;
 pub mod affiliate_customers;
+pub mod customer_links;
 pub mod customers;
 pub mod fallback;
 pub mod invitations;
@@ -11,5 +12,6 @@ pub mod listing;
 pub mod partner_links;
 pub mod partners;
 pub mod program;
+pub mod tracking;
 pub mod transactions;
 pub mod webhooks;

@@ -13,6 +13,7 @@ use referd_core::service::partner_links;
 use referd_core::service::partners::{
     self as service, PartnerInput, PartnerRef, PartnerUpdate, Transition,
 };
+use referd_core::tracking::TrackingScope;
 use referd_core::validate::FieldErrors;
 
 use crate::error::ApiError;
@@ -69,20 +70,37 @@ pub async fn get(
     PathIdent(ident): PathIdent,
 ) -> ApiResult {
     let view = service::get(&*state.store, &program, &ident).await?;
+    full_answer(&state, &program, &view).await
+}
+
+/// The full partner object: its commissions (the ledger), sales and clicks.
+async fn full_answer(
+    state: &AppState,
+    program: &referd_core::program::Program,
+    view: &referd_core::partner::PartnerView,
+) -> ApiResult {
     let earned = referd_core::service::balances::partner_commissions(
         &*state.store,
-        &program,
+        program,
         view.partner.row_id,
         state.clock.now(),
     )
     .await?;
     let sales = referd_core::service::balances::sales(
         &*state.store,
-        &program,
+        program,
         SalesScope::Partner(view.partner.row_id),
     )
     .await?;
-    Ok(wire::data(partner::full(&program, &view, &earned, &sales)))
+    let tracked = crate::handlers::tracking::counts(
+        state,
+        program,
+        TrackingScope::Partner(view.partner.row_id),
+    )
+    .await?;
+    Ok(wire::data(
+        partner::full(program, view, &earned, &sales).with_clicks(tracked.clicks),
+    ))
 }
 
 /// The partner a body- or query-addressed request names: `id`, else `key`, else `email`.
@@ -112,20 +130,7 @@ pub async fn get_legacy(
     service::require_affiliate(&program)?;
     let (lookup, _) = addressed(&p)?;
     let view = service::find(&*state.store, &program, &lookup).await?;
-    let earned = referd_core::service::balances::partner_commissions(
-        &*state.store,
-        &program,
-        view.partner.row_id,
-        state.clock.now(),
-    )
-    .await?;
-    let sales = referd_core::service::balances::sales(
-        &*state.store,
-        &program,
-        SalesScope::Partner(view.partner.row_id),
-    )
-    .await?;
-    Ok(wire::data(partner::full(&program, &view, &earned, &sales)))
+    full_answer(&state, &program, &view).await
 }
 
 pub async fn list(

@@ -19,11 +19,16 @@ pub struct LinkObject<'a> {
 }
 
 pub fn link<'a>(program: &Program, l: &'a PartnerLink) -> LinkObject<'a> {
+    of_key(program, &l.key, l.is_default)
+}
+
+/// A link object for any link by its key (customer links share the shape, spec §8.1).
+pub fn of_key<'a>(program: &Program, key: &'a str, is_default: bool) -> LinkObject<'a> {
     LinkObject {
-        id: &l.key,
-        key: &l.key,
-        url: program.referral_link(&l.key),
-        default: l.is_default,
+        id: key,
+        key,
+        url: program.referral_link(key),
+        default: is_default,
         is_additional: false,
         direct_tracking: false,
         direct_tracking_redirect: false,

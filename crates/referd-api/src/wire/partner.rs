@@ -64,7 +64,7 @@ pub struct PartnerObject<'a> {
 
 /// Clicks, sign-ups and sales of the partner's customers. Sign-ups are its customers; sales
 /// are the active transactions credited to it, revenue their sum per currency, paid accounts
-/// their distinct buyers. Clicks stay 0 until click tracking records them.
+/// their distinct buyers. Clicks are counted clicks on its links (docs/tracking.md).
 #[derive(Serialize)]
 pub struct Referrals {
     clicks: u64,
@@ -142,6 +142,16 @@ fn object<'a>(
             paid_accounts: sales.buyers,
         }),
         commissions: earned.map(|(c, _)| commissions(program, c)),
+    }
+}
+
+impl PartnerObject<'_> {
+    /// The partner's counted clicks (docs/tracking.md) in `referrals.clicks`.
+    pub fn with_clicks(mut self, clicks: u64) -> Self {
+        if let Some(r) = &mut self.referrals {
+            r.clicks = clicks;
+        }
+        self
     }
 }
 

@@ -100,6 +100,15 @@ pub fn program_settings(p: &Program) -> Value {
     );
     block.insert("referral_parameter".into(), json!(p.referral_param()));
     block.insert("link_format".into(), json!(s.link_format.as_str()));
+    // Tracking (docs/tracking.md): days after a click within which a sign-up is attributed.
+    block.insert(
+        "attribution_window".into(),
+        json!(
+            s.attribution_window_days
+                .unwrap_or(s.cookie_lifetime_days)
+                .to_string()
+        ),
+    );
     block.extend(flags(program_flag_names(p.program_type), &s.program_flags));
     Value::Object(block)
 }
@@ -113,7 +122,7 @@ pub fn portal_settings(p: &Program) -> Value {
 
 /// `GET /v1/program` for an affiliate program: `program`, `stats`, `program_settings` and
 /// `portal_settings` (spec §4.2). Counts, sales (active transactions), revenue and rewards
-/// (the ledger) are real; clicks stay 0 until click tracking records them. Single-number money
+/// (the ledger) and clicks (docs/tracking.md) are real. Single-number money
 /// figures (`net_profit`, and the growth of revenue and rewards) are in the program's currency.
 pub fn affiliate_overview(p: &Program, o: &AffiliateOverview) -> Value {
     let (now, before) = (o.now, o.before);
@@ -138,10 +147,16 @@ pub fn affiliate_overview(p: &Program, o: &AffiliateOverview) -> Value {
             sales_before.revenue_in(currency),
             sales.revenue_in(currency),
         ),
-        "affiliate_referred_visitors_clicks": "0",
-        "affiliate_referred_visitors_clicks_growth": 0,
-        "click_to_signup_conversion": "0",
-        "click_to_signup_conversion_growth": 0,
+        "affiliate_referred_visitors_clicks": o.tracking.clicks.to_string(),
+        "affiliate_referred_visitors_clicks_growth": growth_percent(
+            o.tracking_before.clicks,
+            o.tracking.clicks,
+        ),
+        "click_to_signup_conversion": o.tracking.click_to_signup_percent().to_string(),
+        "click_to_signup_conversion_growth": growth_percent_amount(
+            o.tracking_before.click_to_signup_percent(),
+            o.tracking.click_to_signup_percent(),
+        ),
         "signup_to_sale_conversion": share_percent(sales.buyers, now.customers).to_string(),
         "signup_to_sale_conversion_growth": growth_percent(
             share_hundredths(sales_before.buyers, before.customers),

@@ -110,9 +110,18 @@ pub async fn create(
     }
     errors.into_result()?;
 
-    let referrer = match &input.referring_customer {
-        Some(r) => Some(resolve_referrer(store, program, r, &input, email.as_deref()).await?),
-        None => None,
+    // A key names one link: an extra link's key is taken for customers too.
+    if let Some(key) = &input.key
+        && store.find_customer_link(program.id, key).await?.is_some()
+    {
+        return Err(conflict_error(UniqueField::CustomerKey, ""));
+    }
+    let (referrer, via_link) = match &input.referring_customer {
+        Some(r) => {
+            let (c, link) = resolve_referrer(store, program, r, &input, email.as_deref()).await?;
+            (Some(c), link)
+        }
+        None => (None, None),
     };
 
     let mut attempt = 0;
@@ -131,6 +140,10 @@ pub async fn create(
         };
         match store.insert_customer(new).await {
             Ok(customer) => {
+                // An extra link's own sign-ups (docs/tracking.md); not in the insert's
+                // transaction (creates go through the group-commit writer).
+                super::customer_links::note_signup_link(store, program, customer.row_id, via_link)
+                    .await?;
                 if let Some(referrer) = customer.referrer {
                     signup_rewards(store, program, &customer, referrer, now).await?;
                 }
@@ -238,15 +251,16 @@ async fn signup_rewards(
     Ok(())
 }
 
-/// Finds the active customer a new one is referred by; refuses self-referral (same id, key
-/// or email as the new customer).
+/// Finds the active customer a new one is referred by, and the extra link when the key was
+/// one (a key names a customer's default link or one of its extra links); refuses
+/// self-referral (same id, key or email as the new customer).
 async fn resolve_referrer(
     store: &dyn Store,
     program: &Program,
     r: &ReferrerRef,
     input: &CustomerInput,
     email: Option<&str>,
-) -> CoreResult<Customer> {
+) -> CoreResult<(Customer, Option<crate::customer_link::CustomerLinkRowId>)> {
     let (field, lookup) = match (&r.id, &r.key, &r.email) {
         (Some(id), _, _) => ("referring_customer.id", CustomerLookup::Id(id.clone())),
         (None, Some(key), _) => ("referring_customer.key", CustomerLookup::Key(key.clone())),
@@ -262,10 +276,21 @@ async fn resolve_referrer(
         }
     };
     let invalid = || CoreError::field(field, format!("The selected {field} is invalid."));
-    let view = store
-        .find_customer(program.id, &lookup)
-        .await?
-        .ok_or_else(invalid)?;
+    let (view, via_link) = match store.find_customer(program.id, &lookup).await? {
+        Some(view) => (view, None),
+        None => {
+            let link = match &lookup {
+                CustomerLookup::Key(key) => store.find_customer_link(program.id, key).await?,
+                _ => None,
+            }
+            .ok_or_else(invalid)?;
+            let owner = store
+                .find_customer(program.id, &CustomerLookup::Row(link.customer))
+                .await?
+                .ok_or_else(invalid)?;
+            (owner, Some(link.row_id))
+        }
+    };
     let referrer = view.customer;
     if referrer.status != CustomerStatus::Active {
         return Err(CoreError::field(
@@ -279,7 +304,7 @@ async fn resolve_referrer(
     if same_person {
         return Err(CoreError::field(field, "A customer cannot refer itself."));
     }
-    Ok(referrer)
+    Ok((referrer, via_link))
 }
 
 /// The full object of a customer just created: no referrals yet, and its referrer (with the
@@ -409,6 +434,11 @@ pub async fn update(
     if patch.is_empty() {
         return Ok(current);
     }
+    if let Some(key) = &patch.key
+        && store.find_customer_link(program.id, key).await?.is_some()
+    {
+        return Err(conflict_error(UniqueField::CustomerKey, prefix));
+    }
     match store
         .update_customer(program.id, current.customer.row_id, &patch, now)
         .await
@@ -464,6 +494,15 @@ pub(crate) async fn apply_transition(
         .set_customer_status(program.id, customer, from, to, now)
         .await?;
     match (changed, transition) {
+        // A deleted customer's extra referral links go with it, freeing their keys. A crash
+        // between the two writes leaves links whose keys stay taken, but no lookup finds
+        // them: link lookups require a live owner.
+        (true, Transition::Delete) => {
+            store
+                .delete_customer_links_of(program.id, customer, now)
+                .await?;
+            Ok(())
+        }
         (true, _) => Ok(()),
         // Deleted in between by another request: for the client it is simply gone.
         (false, Transition::Delete) => Err(CoreError::NotFound("Customer")),

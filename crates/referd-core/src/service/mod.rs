@@ -4,12 +4,14 @@
 pub mod affiliate_customers;
 pub mod audit;
 pub mod balances;
+pub mod customer_links;
 pub mod customers;
 pub mod invitations;
 pub mod partner_links;
 pub mod partners;
 pub mod programs;
 pub mod rules;
+pub mod tracking;
 pub mod transactions;
 pub mod webhooks;
 

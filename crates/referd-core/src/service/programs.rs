@@ -115,6 +115,9 @@ pub struct AffiliateOverview {
     pub sales_before: SalesSummary,
     pub rewards: RewardsSummary,
     pub rewards_before: RewardsSummary,
+    /// Clicks and attributed sign-ups (docs/tracking.md), now and before.
+    pub tracking: crate::tracking::TrackingCounts,
+    pub tracking_before: crate::tracking::TrackingCounts,
 }
 
 pub async fn affiliate_overview(
@@ -134,6 +137,16 @@ pub async fn affiliate_overview(
             .await?,
         rewards: store.rewards_summary(program.id, now, None).await?,
         rewards_before: store.rewards_summary(program.id, now, Some(then)).await?,
+        tracking: store
+            .tracking_counts(program.id, crate::tracking::TrackingScope::Program, None)
+            .await?,
+        tracking_before: store
+            .tracking_counts(
+                program.id,
+                crate::tracking::TrackingScope::Program,
+                Some(then),
+            )
+            .await?,
     })
 }
 
@@ -147,8 +160,17 @@ pub fn program_flag_names(kind: ProgramType) -> &'static [&'static str] {
             "welcome_email_enabled",
             "onboarding_enabled",
             "partner_email_notifications_enabled",
+            // Tracking (docs/tracking.md).
+            "first_click_attribution",
+            "public_signup_disabled",
         ],
-        ProgramType::Referral => &["referral_portal_enabled", "rewards_notification_enabled"],
+        ProgramType::Referral => &[
+            "referral_portal_enabled",
+            "rewards_notification_enabled",
+            // Tracking (docs/tracking.md).
+            "first_click_attribution",
+            "public_signup_disabled",
+        ],
         ProgramType::Newsletter => &[],
     }
 }
@@ -205,6 +227,25 @@ fn as_bool(v: &Value) -> Option<bool> {
     }
 }
 
+/// A number of days, 1–9,999,999, sent as a number or a numeric string.
+fn days(value: &Value, field: &str, errors: &mut FieldErrors) -> Option<u32> {
+    let days = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match days {
+        Some(d) if (1..=9_999_999).contains(&d) => u32::try_from(d).ok(),
+        _ => {
+            errors.add(
+                field,
+                format!("The {field} field must be a whole number of days between 1 and 9999999."),
+            );
+            None
+        }
+    }
+}
+
 /// Reads the typed settings and the known toggles of `program_settings`; an unknown name is
 /// a 422 naming it (a misspelt setting silently ignored is a setting never applied).
 fn read_program_settings(
@@ -229,22 +270,7 @@ fn read_program_settings(
                     format!("The {field} field must be a 3-letter ISO 4217 currency code."),
                 ),
             },
-            "cookie_lifetime" => {
-                let days = match value {
-                    Value::Number(n) => n.as_i64(),
-                    Value::String(s) => s.trim().parse::<i64>().ok(),
-                    _ => None,
-                };
-                match days {
-                    Some(d) if (1..=9_999_999).contains(&d) => {
-                        patch.cookie_lifetime_days = u32::try_from(d).ok();
-                    }
-                    _ => errors.add(
-                        &field,
-                        format!("The {field} field must be a whole number of days between 1 and 9999999."),
-                    ),
-                }
-            }
+            "cookie_lifetime" => patch.cookie_lifetime_days = days(value, &field, errors),
             "referral_parameter" => match value.as_str() {
                 Some(p)
                     if (1..=32).contains(&p.len())
@@ -258,6 +284,9 @@ fn read_program_settings(
                     format!("The {field} field must be 1 to 32 letters, digits, '_' or '-'."),
                 ),
             },
+            "attribution_window" => {
+                patch.attribution_window_days = days(value, &field, errors);
+            }
             "link_format" => match value.as_str().and_then(LinkFormat::parse) {
                 Some(f) => patch.link_format = Some(f),
                 None => errors.add(&field, format!("The {field} field must be query or path.")),

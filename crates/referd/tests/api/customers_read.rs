@@ -253,7 +253,7 @@ async fn stats_match_the_seed(app: TestApp) {
             "referrals": {"clicks": 0, "signups": 1, "revenue": [], "sales_count": 0, "paid_accounts": 0},
             "ref_links": [{
                 "url": "https://partnero.com?ref=ref_123",
-                "default": true, "clicks": "0", "signups": "0", "click_to_signup_conversion": 0,
+                "default": true, "clicks": "0", "signups": "1", "click_to_signup_conversion": 0,
                 "social_shares": [
                     {"social": "facebook", "link": "https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2Fpartnero.com%3Fref%3Dref_123"},
                     {"social": "twitter", "link": "https://twitter.com/intent/tweet?text=I%27ve+partnered+up+with+Api+Test+001+since+I%27ve+been+really+enjoying+using+the+product.+Click+the+link+to+find+out+more%21+%23affiliatepartner+https%3A%2F%2Fpartnero.com%3Fref%3Dref_123"},
