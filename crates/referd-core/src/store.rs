@@ -618,6 +618,15 @@ pub trait WebhookStore: Send + Sync {
         program: ProgramRowId,
         delivery: DeliveryRowId,
     ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Announces the rewards whose review window ended by `now`: records each (once) in
+    /// `reward_approvals`, whose trigger queues `reward.approved`, and moves each program's
+    /// sweep mark to `now`, in one transaction. A reward reversed before its window ended is
+    /// not announced. Of one program only, with `only`. Answers how many were announced.
+    async fn sweep_reward_approvals(
+        &self,
+        now: Timestamp,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<u64>;
     /// Deletes delivered deliveries (and their attempts) delivered before `before`; failed
     /// and pending ones stay until redelivered. Of one program only, with `only`. Answers how
     /// many.

@@ -13,8 +13,9 @@ pub struct DeliveryRowId(pub i64);
 
 /// The events a program of this type can subscribe to (spec §9.2). `lead.*` and
 /// `subscriber.*` are accepted so existing integrations can subscribe; referd has no leads or
-/// subscribers yet, so they never fire. `reward.approved` is accepted but not emitted either:
-/// a reward becomes approved by the passing of its review period, not by a write.
+/// subscribers yet, so they never fire. `reward.approved` has no write of its own (a reward
+/// becomes approved by the passing of its review period): the delivery worker's sweep
+/// announces it (`WebhookStore::sweep_reward_approvals`).
 pub fn supported_events(program_type: ProgramType) -> &'static [&'static str] {
     match program_type {
         ProgramType::Affiliate => &[

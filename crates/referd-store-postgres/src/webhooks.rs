@@ -66,6 +66,20 @@ fn one_webhook(row: Option<PgRow>) -> StoreResult<Webhook> {
     webhook(&row).map_err(db_error)
 }
 
+/// The rewards whose review window ended since the program's last sweep and up to `$1`, not
+/// reversed: each recorded once (`reward_approvals`' trigger queues `reward.approved`).
+const SWEEP_REWARD_APPROVALS: &str =
+    "INSERT INTO reward_approvals (entry_row_id, program_id, approved_at)
+     SELECT e.row_id, e.program_id, e.available_at
+     FROM programs p
+     JOIN ledger_entries e ON e.program_id = p.id AND e.kind = 'reward'
+         AND e.available_at > e.created_at
+         AND e.available_at > p.rewards_swept_to AND e.available_at <= $1
+     WHERE p.rewards_swept_to < $1 AND ($2::BIGINT IS NULL OR p.id = $2)
+       AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_row_id = e.row_id)
+     ORDER BY e.row_id
+     ON CONFLICT (entry_row_id) DO NOTHING";
+
 #[async_trait]
 impl WebhookStore for PostgresStore {
     async fn insert_webhook(&self, new: NewWebhook) -> StoreResult<Webhook> {
@@ -383,6 +397,34 @@ impl WebhookStore for PostgresStore {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(db_error)?;
         Ok(Some((found, attempts)))
+    }
+
+    async fn sweep_reward_approvals(
+        &self,
+        now: Timestamp,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // The insert reads the marks before the update moves them. Two instances sweeping at
+        // once announce each reward once (the primary key), and a mark never moves back.
+        let announced = sqlx::query(SWEEP_REWARD_APPROVALS)
+            .bind(now.as_micros())
+            .bind(only.map(|p| p.0))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE programs SET rewards_swept_to = $1
+             WHERE rewards_swept_to < $1 AND ($2::BIGINT IS NULL OR id = $2)",
+        )
+        .bind(now.as_micros())
+        .bind(only.map(|p| p.0))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(announced)
     }
 
     async fn prune_deliveries(

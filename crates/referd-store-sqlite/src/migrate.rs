@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0007_webhooks.sql"),
     ),
     (8, "sales", include_str!("../migrations/0008_sales.sql")),
+    (
+        9,
+        "reward_approvals",
+        include_str!("../migrations/0009_reward_approvals.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet recorded. Runs inside the writer's transaction.

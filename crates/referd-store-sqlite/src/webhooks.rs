@@ -68,6 +68,19 @@ fn find_by_row(conn: &Connection, row: i64) -> StoreResult<Webhook> {
     .map_err(backend)
 }
 
+/// The rewards whose review window ended since the program's last sweep and up to `?1`, not
+/// reversed: each recorded once (`reward_approvals`' trigger queues `reward.approved`).
+const SWEEP_REWARD_APPROVALS: &str =
+    "INSERT OR IGNORE INTO reward_approvals (entry_row_id, program_id, approved_at)
+     SELECT e.row_id, e.program_id, e.available_at
+     FROM programs p
+     JOIN ledger_entries e ON e.program_id = p.id AND e.kind = 'reward'
+         AND e.available_at > e.created_at
+         AND e.available_at > p.rewards_swept_to AND e.available_at <= ?1
+     WHERE p.rewards_swept_to < ?1 AND (?2 IS NULL OR p.id = ?2)
+       AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_row_id = e.row_id)
+     ORDER BY e.row_id";
+
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn insert_webhook(&self, new: NewWebhook) -> StoreResult<Webhook> {
@@ -457,6 +470,30 @@ impl WebhookStore for SqliteStore {
                 .map_err(backend)?;
             Ok(Some((found, attempts)))
         })
+    }
+
+    async fn sweep_reward_approvals(
+        &self,
+        now: Timestamp,
+        only: Option<ProgramRowId>,
+    ) -> StoreResult<u64> {
+        self.writer
+            .run(move |conn| {
+                let (now, only) = (now.as_micros(), only.map(|p| p.0));
+                // Read the marks before moving them (one writer job: one transaction).
+                let announced = conn
+                    .prepare_cached(SWEEP_REWARD_APPROVALS)
+                    .and_then(|mut s| s.execute(params![now, only]))
+                    .map_err(backend)?;
+                conn.prepare_cached(
+                    "UPDATE programs SET rewards_swept_to = ?1
+                     WHERE rewards_swept_to < ?1 AND (?2 IS NULL OR id = ?2)",
+                )
+                .and_then(|mut s| s.execute(params![now, only]))
+                .map_err(backend)?;
+                Ok(announced as u64)
+            })
+            .await
     }
 
     async fn prune_deliveries(

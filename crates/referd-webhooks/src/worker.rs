@@ -20,6 +20,9 @@ use crate::send::{self, Outgoing};
 
 /// How often a worker deletes old delivered deliveries.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often rewards whose review window ended are announced (`reward.approved` may lag the
+/// end of the window by this much).
+const APPROVALS_EVERY: Duration = Duration::from_secs(30);
 
 /// Turns an outbox row into the event's `data`: the resource as its GET answers it (the
 /// HTTP layer knows that shape, so it implements this).
@@ -112,10 +115,15 @@ impl Worker {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         tracing::info!(owner = %self.config.owner, "webhook delivery worker started");
         let mut last_prune: Option<std::time::Instant> = None;
+        let mut last_sweep: Option<std::time::Instant> = None;
         while !*stop.borrow() {
             if last_prune.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
                 last_prune = Some(std::time::Instant::now());
                 self.prune().await;
+            }
+            if last_sweep.is_none_or(|t| t.elapsed() > APPROVALS_EVERY) {
+                last_sweep = Some(std::time::Instant::now());
+                self.announce_approvals().await;
             }
             let worked = match self.tick().await {
                 Ok(n) => n > 0,
@@ -130,6 +138,20 @@ impl Worker {
                     _ = stop.changed() => {}
                 }
             }
+        }
+    }
+
+    /// Queues `reward.approved` for the rewards whose review window has ended (every instance
+    /// may; each reward is announced once).
+    pub async fn announce_approvals(&self) {
+        match self
+            .store
+            .sweep_reward_approvals(self.clock.now(), self.config.only)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(announced = n, "rewards approved"),
+            Err(e) => tracing::warn!(error = %e, "reward approval sweep failed"),
         }
     }
 

@@ -192,7 +192,77 @@ async fn a_transaction_event_carries_the_get_answer(app: TestApp) {
     assert_eq!(bodies[0]["data"], get["data"]);
 }
 
+/// A reward with a review window is announced `reward.approved` when the window ends: once,
+/// by the worker's sweep, and never for a reward refunded before.
+async fn rewards_are_announced_when_their_review_window_ends(app: TestApp) {
+    let (url, seen) = receiver().await;
+    rules::set(
+        &*app.store,
+        &app.program,
+        &json!({"affiliate": {"commission": {"type": "percentage", "value": 30},
+                              "review_days": 14}}),
+        SystemClock.now(),
+    )
+    .await
+    .unwrap();
+    app.post(
+        "/v1/webhooks",
+        json!({"name": "approvals", "url": url, "events": ["reward.approved"]}),
+    )
+    .await
+    .ok();
+    app.partner(json!({"id": "p1", "key": "p1", "email": "p1@x.co"}))
+        .await;
+    app.customer(json!({"key": "c1", "partner": {"key": "p1"}}))
+        .await;
+    for (key, amount) in [("t1", 99.99), ("t2", 10.0)] {
+        app.post(
+            "/v1/transactions",
+            json!({"key": key, "amount": amount, "action": "sale", "customer": {"key": "c1"}}),
+        )
+        .await
+        .ok();
+    }
+    // Refunded within its review window: never approved.
+    app.delete("/v1/transactions/t2").await.ok();
+
+    let clock = Arc::new(TestClock(AtomicI64::new(SystemClock.now().as_micros())));
+    let state = AppState::new(app.store.clone(), clock.clone(), PUBLIC_URL);
+    let mut config = Config::from_env();
+    config.allow_private = true;
+    config.only = Some(app.program.id);
+    let w = Arc::new(
+        Worker::new(
+            app.store.clone(),
+            Arc::new(ApiRender(state)),
+            clock.clone(),
+            config,
+        )
+        .unwrap(),
+    );
+    w.announce_approvals().await;
+    assert_eq!(w.tick().await.unwrap(), 0, "still in its review window");
+    clock.advance(Duration::from_secs(13 * 86_400));
+    w.announce_approvals().await;
+    assert_eq!(w.tick().await.unwrap(), 0, "a day to go");
+    clock.advance(Duration::from_secs(2 * 86_400));
+    w.announce_approvals().await;
+    assert_eq!(w.tick().await.unwrap(), 1);
+    w.announce_approvals().await;
+    assert_eq!(w.tick().await.unwrap(), 0, "announced once");
+
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["event"], "reward.approved");
+    let reward = &bodies[0]["data"];
+    assert_eq!(reward["amount"], json!(29.997));
+    assert_eq!(reward["status"], "approved");
+    assert_eq!(reward["partner"]["id"], "p1");
+    assert_eq!(reward["transaction"]["key"], "t1");
+}
+
 crate::affiliate_tests!(
     affiliate_changes_emit_their_events,
     a_transaction_event_carries_the_get_answer,
+    rewards_are_announced_when_their_review_window_ends,
 );
