@@ -14,6 +14,7 @@
 #   ROUNDS=5 DURATION=20s bench/run.sh
 #   ONLY="affiliate transactions" bench/run.sh   # only these groups (customers, affiliate,
 #                                                # transactions, tracking; + ceilings)
+#   REFERD_BIN=path/to/referd bench/run.sh       # measure that binary (A/B), no build
 #
 # Results go to bench/out/<timestamp>/ (results.md, results.tsv, raw/).
 # Traffic goes to 127.0.0.1 only. Every server this script starts is stopped
@@ -24,7 +25,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ROUNDS=${ROUNDS:-3}
@@ -207,7 +208,12 @@ done
 # --------------------------------------------------------------- build --
 
 BIN=""
-if [[ -z "$CEILINGS_ONLY" ]]; then
+if [[ -n "${REFERD_BIN:-}" && -z "$CEILINGS_ONLY" ]]; then
+    # A given binary (an A/B run against another commit's build): no build.
+    BIN=$REFERD_BIN
+    [[ -x "$BIN" ]] || die "REFERD_BIN=$BIN is not an executable"
+    record "REFERD_BIN=$BIN (not built by this run)"
+elif [[ -z "$CEILINGS_ONLY" ]]; then
     log "building referd (release)"
     record cargo build --release -p referd
     if ! (cd "$ROOT" && cargo build --release -p referd) >"$RAW/build.log" 2>&1; then
