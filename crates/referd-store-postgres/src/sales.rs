@@ -30,9 +30,7 @@ use sqlx::postgres::PgRow;
 
 use crate::db_error;
 use crate::ledger;
-use crate::transactions::{
-    RECORD_SALE, bind_sale, transaction, transaction_columns, transaction_joins,
-};
+use crate::transactions::{transaction, transaction_columns, transaction_joins};
 use crate::writer::{ConflictQuery, Kind, Query};
 
 /// A sale queued to the writer, with the time it is recorded at.
@@ -50,7 +48,8 @@ pub(crate) struct RecordedSale {
 }
 
 /// The batch: `j` the sales in queue order (`n`), `t` those inserted, `e` their entries
-/// (`x.tx_n` names the sale of each entry by its `n`), answered as [`RECORD_SALE`] answers.
+/// (`x.tx_n` names the sale of each entry by its `n`): each inserted transaction read back
+/// through the joins, with its entries' row ids in insert order.
 const RECORD_SALES: &str = concat!(
     "WITH j AS (SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], \
          $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
@@ -100,9 +99,9 @@ impl Kind for Sales {
     type Identity = (ProgramRowId, String);
     const NAME: &'static str = "sales";
 
+    /// A batch of one: the same statement (a taken key skips the row, so no row back).
     fn insert_one(queued: &QueuedSale) -> Query {
-        let query = bind_sale(sqlx::query(RECORD_SALE), &queued.new, queued.now);
-        ledger::bind_entry_arrays(query, &queued.new.entries)
+        Self::insert_batch(std::iter::once(queued))
     }
 
     fn insert_batch<'a>(news: impl ExactSizeIterator<Item = &'a QueuedSale>) -> Query {

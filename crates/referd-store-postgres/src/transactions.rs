@@ -132,35 +132,6 @@ const INSERT_TRANSACTION: &str = concat!(
     transaction_joins!()
 );
 
-/// A sale in one statement: the transaction (unless a live one holds the key: then no row),
-/// its entries (params `$16`… as [`ledger::bind_entry_arrays`] binds them), and the
-/// transaction read back through the joins with its entries' row ids in insert order.
-pub(crate) const RECORD_SALE: &str = concat!(
-    "WITH t AS (INSERT INTO transactions (program_id, key, customer_row_id, partner_row_id, \
-         referrer_row_id, amount, currency, action, product_id, product_type, rewardable, \
-         rewarded, status, request_hash, created_at, recorded_at) \
-     VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10, $11, $12, 'active', $13, $14, $15) \
-     ON CONFLICT (program_id, key) WHERE deleted_at IS NULL DO NOTHING \
-     RETURNING *), \
-     e AS (INSERT INTO ledger_entries (program_id, holder_kind, holder_row_id, kind, \
-         reward_kind, beneficiary, amount, unit, transaction_row_id, rule_version, rule_path, \
-         available_at, created_at, note) \
-     SELECT $1, j.holder_kind, j.holder_row_id, j.kind, j.reward_kind, j.beneficiary, \
-         j.amount::numeric, j.unit, t.row_id, j.rule_version, j.rule_path, j.available_at, $15, \
-         j.note \
-     FROM t CROSS JOIN UNNEST($16::text[], $17::bigint[], $18::text[], $19::text[], \
-         $20::text[], $21::text[], $22::text[], $23::bigint[], $24::text[], $25::bigint[], \
-         $26::text[]) \
-         WITH ORDINALITY AS j (holder_kind, holder_row_id, kind, reward_kind, beneficiary, \
-             amount, unit, rule_version, rule_path, available_at, note, n) \
-     ORDER BY j.n \
-     RETURNING row_id) \
-     SELECT ",
-    transaction_columns!(),
-    ", ARRAY(SELECT row_id FROM e ORDER BY row_id) AS entry_ids FROM t",
-    transaction_joins!()
-);
-
 /// Active transactions; the caller's condition picks the filters (`$2` key, `$3` partner,
 /// `$4` customer; each variant mentions all three so every parameter has a type). The key,
 /// when given, is the lookup (unique among live rows), else the customer, else the partner:
@@ -309,31 +280,6 @@ async fn find_live_snapshot(
 fn lost_key(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db)
         if db.is_unique_violation() && db.constraint() == Some(KEY_INDEX))
-}
-
-/// Binds a sale's fifteen transaction parameters of [`RECORD_SALE`] (`$1`…`$15`), owned, so
-/// the query can be queued to the sales writer.
-pub(crate) fn bind_sale(
-    query: crate::writer::Query,
-    new: &NewTransaction,
-    now: Timestamp,
-) -> crate::writer::Query {
-    query
-        .bind(new.program_id.0)
-        .bind(new.key.clone())
-        .bind(new.customer.0)
-        .bind(new.partner.map(|p| p.0))
-        .bind(new.referrer.map(|r| r.0))
-        .bind(new.amount.to_string())
-        .bind(new.currency.as_str().to_string())
-        .bind(new.action.clone())
-        .bind(new.product_id.clone())
-        .bind(new.product_type.clone())
-        .bind(new.rewardable)
-        .bind(new.rewarded)
-        .bind(new.request_hash.clone())
-        .bind(new.created_at.as_micros())
-        .bind(now.as_micros())
 }
 
 impl PostgresStore {
